@@ -111,7 +111,9 @@ class ProtocolViolation(CheckError):
     """The server broke the protocol (h11's RemoteProtocolError): the session is dead."""
 
     code = "protocol_violation"
-    default_message = "The response from the remote device does not adhere to protocol specification"
+    default_message = (
+        "The response from the remote device does not adhere to protocol specification"
+    )
 
 
 class LocalProtocolError(ConfigError):
@@ -144,7 +146,9 @@ class TlsFailed(CheckError):
 
 class StarttlsInjection(ProtocolViolation):
     code = "starttls_injection"
-    default_message = "Data arrived between the STLS reply and the TLS handshake (response injection)"
+    default_message = (
+        "Data arrived between the STLS reply and the TLS handshake (response injection)"
+    )
     default_phase = Phase.STARTTLS
 
 

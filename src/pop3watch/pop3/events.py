@@ -1,0 +1,86 @@
+"""Events the POP3 core hands to its driver: small frozen values, no behaviour.
+
+Job: describe what the server said, already parsed (status, RFC 2449/3206 response code,
+text, multi-line body, SASL challenge). Rule: events are data; deciding what they mean
+for a check is the probe's job, not the core's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+# RFC 2449 section 8: "[" resp-code "]" where resp-code is a "/"-separated path of atoms.
+_RESP_CODE = re.compile(r"^\[([A-Za-z0-9][A-Za-z0-9/\-]*)(?: [^\]]*)?\]\s*")
+
+#: Response codes pop3watch understands (RFC 2449, RFC 3206, RFC 5034 [AUTH]).
+KNOWN_RESPONSE_CODES: Final = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM", "AUTH"})
+
+
+def split_response_code(text: str) -> tuple[str | None, str]:
+    """Split ``"[IN-USE] locked"`` into ``("IN-USE", "locked")``; codes are upper-cased."""
+    match = _RESP_CODE.match(text)
+    if match is None:
+        return None, text
+    return match.group(1).upper(), text[match.end() :]
+
+
+@dataclass(frozen=True, slots=True)
+class Greeting:
+    """The server's first line. ``ok`` is False for a ``-ERR`` greeting."""
+
+    ok: bool
+    text: str
+    code: str | None
+    #: The APOP timestamp (``<...@...>``) when the greeting carries a valid one.
+    timestamp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """A single-line ``+OK`` response."""
+
+    text: str
+    code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Err:
+    """A ``-ERR`` response (single line, also where a multi-line answer was possible)."""
+
+    text: str
+    code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MultiLine:
+    """A ``+OK`` response with a body, dot-unstuffed, terminator removed."""
+
+    text: str
+    code: str | None
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A SASL server challenge (``+ base64``), already decoded."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The server closed the connection where that was allowed (after QUIT)."""
+
+
+class NeedData:
+    """Sentinel: the core needs more bytes before it can produce the next event."""
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData()
+
+Event = Greeting | Ok | Err | MultiLine | Challenge | ConnectionClosed

@@ -1,0 +1,114 @@
+"""The one result vocabulary of every prober (blackbox_exporter's model).
+
+Job: what a check found, as data the engine stores, the API returns and the CLI prints:
+status, one typed error, timings per phase, TLS and certificate facts, capabilities,
+mailbox size, the address used and a redacted transcript. Rule: nothing in here may
+ever hold a secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from pop3watch.errors import Pop3WatchError
+
+
+class Status(StrEnum):
+    UP = "up"
+    WARN = "warn"
+    DOWN = "down"
+
+
+class ErrorInfo(BaseModel):
+    """A typed reason: stable ``code``, human ``message``, and the phase it happened in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    phase: str | None = None
+
+    @classmethod
+    def from_error(cls, error: Pop3WatchError) -> ErrorInfo:
+        return cls(
+            code=error.code, message=error.message, phase=error.phase.value if error.phase else None
+        )
+
+
+class CertInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    issuer: str
+    sans: list[str]
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    days_left: int
+    fingerprint_sha256: str
+    verified: bool
+
+
+class TlsInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    mode: str  # "implicit" or "starttls"
+    version: str | None = None
+    cipher: str | None = None
+    cert: CertInfo | None = None
+
+
+class MailboxInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    messages: int
+    octets: int
+
+
+class Timings(BaseModel):
+    """Milliseconds spent in each phase; None where the phase did not run."""
+
+    dns: float | None = None
+    connect: float | None = None
+    tls: float | None = None
+    greeting: float | None = None
+    capa: float | None = None
+    auth: float | None = None
+    stat: float | None = None
+    quit: float | None = None
+    total: float = 0.0
+
+
+class TranscriptLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    t_ms: float
+    dir: str  # "C" client, "S" server, "*" note from pop3watch
+    text: str
+
+
+class CheckResult(BaseModel):
+    """Outcome of one check. ``error`` is set for warn and down, None for up."""
+
+    probe: str = "pop3"
+    status: Status
+    error: ErrorInfo | None = None
+    warnings: list[ErrorInfo] = []
+    started_at: datetime
+    target: str
+    address: str | None = None
+    rtt_ms: float | None = None
+    timings_ms: Timings = Timings()
+    tls: TlsInfo | None = None
+    capabilities: list[str] = []
+    auth_mechanism: str | None = None
+    mailbox: MailboxInfo | None = None
+    greeting: str | None = None
+    transcript: list[TranscriptLine] = []
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not Status.DOWN
