@@ -78,6 +78,11 @@ class Pop3Connection:
         )
 
     @property
+    def can_quit(self) -> bool:
+        """Whether QUIT may be sent now (a session state, nothing pending)."""
+        return self._state in ALLOWED and not self.awaiting_response and not self._sasl_client_turn
+
+    @property
     def pending_octets(self) -> int:
         """Bytes received and not yet consumed; non-zero between responses means trouble."""
         return self._reader.pending

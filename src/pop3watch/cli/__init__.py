@@ -1,0 +1,44 @@
+"""The ``pop3watch`` command line: parses, calls, prints (no logic of its own).
+
+Usage errors exit with 3 (bad configuration), never with 2, which means "down".
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pop3watch.cli.check import check
+from pop3watch.cli.render import EXIT_CONFIG
+
+app = typer.Typer(
+    name="pop3watch",
+    help="Self-hosted POP3 monitoring.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("check")(check)
+
+
+@app.callback()
+def _root() -> None:
+    """Self-hosted POP3 monitoring: checks, a monitor service, reports."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``pop3watch`` script."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="pop3watch", standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"pop3watch: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    sys.exit(code if isinstance(code, int) else 0)

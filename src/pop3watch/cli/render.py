@@ -1,0 +1,82 @@
+"""How check results look on a terminal: one human line, or the Nagios plugin format.
+
+Rule: presentation only; the result already holds everything (and no secret).
+"""
+
+from __future__ import annotations
+
+from pop3watch.probe.result import CheckResult, Status
+
+EXIT_CODES = {Status.UP: 0, Status.WARN: 1, Status.DOWN: 2}
+EXIT_CONFIG = 3
+CONFIG_CODES = frozenset({"config_missing", "config_invalid"})
+NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+
+
+def exit_code(result: CheckResult) -> int:
+    """0 up, 1 warn, 2 down, 3 when the check could not run for lack of configuration."""
+    if result.error is not None and result.error.code in CONFIG_CODES:
+        return EXIT_CONFIG
+    return EXIT_CODES[result.status]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def human_line(result: CheckResult) -> str:
+    """``UP 12.3 ms mail.example.com:995 (192.0.2.1) TLSv1.3, cert 89 days``, or the reason."""
+    parts = [result.status.value.upper(), _ms(result.rtt_ms), result.target]
+    if result.address:
+        parts.append(f"({result.address})")
+    if result.tls is not None:
+        tls = f"{result.tls.version}"
+        if result.tls.cert is not None:
+            verified = "" if result.tls.cert.verified else " UNVERIFIED"
+            tls += f", cert {result.tls.cert.days_left} days{verified}"
+        parts.append(tls)
+    if result.mailbox is not None:
+        parts.append(f"{result.mailbox.messages} messages / {result.mailbox.octets} octets")
+    line = " ".join(parts)
+    if result.error is not None:
+        line += f" - {result.error.code}: {result.error.message}"
+    for warning in result.warnings:
+        line += f"; {warning.code}: {warning.message}"
+    return line
+
+
+def _threshold(value: float | None, scale: float = 1.0) -> str:
+    return "" if value is None else f"{value * scale:.6f}"
+
+
+def nagios_output(
+    result: CheckResult,
+    *,
+    warn_rtt_ms: float | None,
+    down_rtt_ms: float | None,
+    timeout_s: float,
+    cert_warn_days: int | None,
+) -> str:
+    """monitoring-plugins format: ``POP3 OK - text|time=0.012000s;warn;crit;0;timeout ...``."""
+    state = NAGIOS_STATES[exit_code(result)]
+    if result.error is None:
+        text = f"{_ms(result.rtt_ms)} response time on {result.target}"
+        if result.tls is not None and result.tls.cert is not None:
+            text += f", {result.tls.version}, certificate valid {result.tls.cert.days_left} days"
+        if result.mailbox is not None:
+            text += f", {result.mailbox.messages} messages"
+    else:
+        text = f"{result.error.code}: {result.error.message}"
+    text = text.replace("|", "/").replace("\n", " ")
+    rtt_s = (result.rtt_ms or 0.0) / 1000
+    perf = [
+        f"time={rtt_s:.6f}s;{_threshold(warn_rtt_ms, 0.001)};{_threshold(down_rtt_ms, 0.001)};"
+        f"0.000000;{timeout_s:.6f}"
+    ]
+    if result.tls is not None and result.tls.cert is not None:
+        warn_days = "" if cert_warn_days is None else str(cert_warn_days)
+        perf.append(f"cert_days={result.tls.cert.days_left};{warn_days};;;")
+    if result.mailbox is not None:
+        perf.append(f"messages={result.mailbox.messages};;;0;")
+        perf.append(f"octets={result.mailbox.octets}B;;;0;")
+    return f"POP3 {state} - {text}|{' '.join(perf)}"

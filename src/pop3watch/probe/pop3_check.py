@@ -1,0 +1,425 @@
+"""The POP3 check: connect, greet, (STLS/TLS), (log in), (STAT), QUIT, and grade.
+
+Job: run one POP3 session exactly as the settings ask, time every phase, and return a
+``CheckResult`` in the shared vocabulary. Rules:
+- one deadline bounds everything (a server dripping a byte a second cannot hold it);
+- credentials are never sent unless TLS is active or the owner allowed plain text;
+- QUIT is sent whenever the session is still usable, and DELE never is;
+- every failure becomes one typed error with its phase; no foreign exception escapes
+  (cancellation excepted: the service may cancel a check while shutting down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+
+from pop3watch.errors import (
+    AuthFailed,
+    AuthUnsupported,
+    CheckTimeout,
+    ConfigMissing,
+    Disconnected,
+    InsecureAuthRefused,
+    MailboxLocked,
+    Phase,
+    Pop3WatchError,
+    ProtocolViolation,
+    ServiceUnavailable,
+    TlsUnavailable,
+)
+from pop3watch.pop3 import (
+    Apop,
+    Auth,
+    Capa,
+    Capabilities,
+    Challenge,
+    Err,
+    Event,
+    Greeting,
+    Limits,
+    MultiLine,
+    Ok,
+    Pass,
+    Quit,
+    SaslAbort,
+    SaslCancel,
+    SaslResponse,
+    Stat,
+    Stls,
+    User,
+    apop_digest,
+    build_mechanism,
+    preferred_mechanisms,
+)
+from pop3watch.probe.connect import describe_os_error, open_stream, resolve
+from pop3watch.probe.result import CheckResult, MailboxInfo, Timings, TlsInfo
+from pop3watch.probe.secrets import resolve_secret
+from pop3watch.probe.session import Pop3Session
+from pop3watch.probe.settings import AuthMode, CheckSettings, TlsMode
+from pop3watch.probe.stream import Stream
+from pop3watch.probe.tls import cert_info, check_pin, client_context, handshake_error, is_not_tls
+from pop3watch.probe.transcript import Redactor, Transcript, escape
+from pop3watch.probe.verdict import Thresholds, grade
+
+# Timing keys per phase; STLS and both handshakes count as "tls".
+_TIMING_KEY = {Phase.STARTTLS: "tls"}
+_QUIT_GRACE_S = 2.0
+
+
+async def check_pop3(settings: CheckSettings, *, limits: Limits | None = None) -> CheckResult:
+    """Run one POP3 check. Never raises for anything the server or network does."""
+    return await _Pop3Check(settings, limits).run()
+
+
+def _describe_os_error(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    return describe_os_error(exc)
+
+
+def _err_detail(event: Err) -> str:
+    return f"[{event.code}] {event.text}" if event.code else event.text
+
+
+class _Pop3Check:
+    """State of one run; one instance per check, thrown away afterwards."""
+
+    def __init__(self, settings: CheckSettings, limits: Limits | None) -> None:
+        self.settings = settings
+        self.limits = limits
+        self.redactor = Redactor()
+        self.t0 = time.perf_counter()
+        self.started_at = datetime.now(UTC)
+        self.transcript = Transcript(self.redactor, started=self.t0)
+        self.timings: dict[str, float] = {}
+        self.phase = Phase.CONFIG
+        self.stream: Stream | None = None
+        self.session: Pop3Session | None = None
+        self.address: str | None = None
+        self.rtt_ms: float | None = None
+        self.greeting: Greeting | None = None
+        self.tls: TlsInfo | None = None
+        self.capabilities = Capabilities()
+        self.auth_mechanism: str | None = None
+        self.mailbox: MailboxInfo | None = None
+        self.quit_done = False
+
+    # --- bookkeeping ------------------------------------------------------------------
+
+    @contextmanager
+    def _phase(self, phase: Phase) -> Iterator[None]:
+        self.phase = phase
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            key = _TIMING_KEY.get(phase, phase.value)
+            self.timings[key] = self.timings.get(key, 0.0) + (time.perf_counter() - start) * 1000
+
+    @property
+    def _session(self) -> Pop3Session:
+        assert self.session is not None
+        return self.session
+
+    # --- the run ----------------------------------------------------------------------
+
+    async def run(self) -> CheckResult:
+        s = self.settings
+        error: Pop3WatchError | None = None
+        deadline = asyncio.get_running_loop().time() + s.timeout
+        try:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    try:
+                        await self._run_session()
+                    except Pop3WatchError as exc:
+                        error = exc
+                        await self._quit_quietly()
+            except TimeoutError:
+                if error is None:
+                    error = CheckTimeout(
+                        f"nothing complete within {s.timeout:g} s", phase=self.phase
+                    )
+            except (OSError, EOFError) as exc:
+                error = Disconnected(_describe_os_error(exc), phase=self.phase)
+        finally:
+            await self._close(clean=error is None or self.quit_done)
+        if error is not None:
+            if error.phase is None:
+                error.phase = self.phase
+            error.detail = escape(self.redactor(error.detail))
+            self.transcript.note(f"{error.code}: {error.message}")
+        return self._result(error)
+
+    async def _run_session(self) -> None:
+        s = self.settings
+        secret = await self._secret()
+        with self._phase(Phase.DNS):
+            addresses = await resolve(s.host, s.effective_port, s.ip_family)
+        await self._connect(addresses)
+        with self._phase(Phase.GREETING):
+            ready = time.perf_counter()
+            event = await self._session.read_event()
+            self.rtt_ms = (time.perf_counter() - ready) * 1000
+            assert isinstance(event, Greeting)
+            self.greeting = event
+            if not event.ok:
+                raise ServiceUnavailable(f"greeting: {_err_detail(Err(event.text, event.code))}")
+        if s.capa or s.tls.starttls or s.auth is AuthMode.SASL:
+            with self._phase(Phase.CAPA):
+                await self._capa()
+        if s.tls.starttls:
+            await self._starttls()
+        if s.auth is not AuthMode.NONE:
+            assert secret is not None
+            with self._phase(Phase.AUTH):
+                await self._auth(secret)
+        if s.stat:
+            with self._phase(Phase.STAT):
+                await self._stat()
+        with self._phase(Phase.QUIT):
+            event = await self._session.command(Quit())
+            self.quit_done = True
+            if isinstance(event, Err):
+                raise ServiceUnavailable(f"QUIT answered -ERR: {_err_detail(event)}")
+
+    async def _secret(self) -> str | None:
+        s = self.settings
+        if s.auth is AuthMode.NONE:
+            return None
+        with self._phase(Phase.CONFIG):
+            missing = s.missing_fields()
+            if missing:
+                raise ConfigMissing(f"auth {s.auth.value} needs {', '.join(missing)}")
+            source = s.secret_source()
+            assert source is not None
+            secret = await resolve_secret(source)
+            self.redactor.add(secret)
+            return secret
+
+    # --- connection and TLS -----------------------------------------------------------
+
+    async def _connect(self, addresses: list[str]) -> None:
+        s = self.settings
+        with self._phase(Phase.CONNECT):
+            self.stream, self.address = await open_stream(addresses, s.effective_port)
+        if s.tls.implicit:
+            with self._phase(Phase.TLS):
+                upgraded = await self._handshake(
+                    "implicit", allow_fallback=s.tls is TlsMode.TLS_IF_AVAILABLE
+                )
+            if not upgraded:
+                self.transcript.note(
+                    "the server does not speak TLS on this port; falling back to plain text"
+                )
+                self.stream.abort()
+                with self._phase(Phase.CONNECT):
+                    self.stream, self.address = await open_stream([self.address], s.effective_port)
+        self.session = Pop3Session(self.stream, self.transcript, self.limits)
+
+    def _server_hostname(self) -> str:
+        return self.settings.server_name or self.settings.host
+
+    async def _handshake(self, mode: str, *, allow_fallback: bool = False) -> bool:
+        """TLS handshake on the current stream; False only for an allowed fallback."""
+        s = self.settings
+        assert self.stream is not None
+        pinned = s.fingerprint is not None
+        context = client_context(verify=s.verify, ca_file=s.ca_file, pinned=pinned)
+        try:
+            if self.session is not None:
+                await self.session.start_tls(context, self._server_hostname())
+            else:
+                await self.stream.start_tls(context, self._server_hostname())
+        except Pop3WatchError:
+            raise
+        except (OSError, EOFError) as exc:
+            if allow_fallback and is_not_tls(exc):
+                return False
+            raise handshake_error(exc) from None
+        ssl_object = self.stream.ssl_object
+        assert ssl_object is not None
+        der = ssl_object.getpeercert(binary_form=True)
+        if der is None:
+            raise handshake_error(ValueError("the server presented no certificate"))
+        now = datetime.now(UTC)
+        cert = cert_info(der, verified=s.verify or pinned, now=now)
+        if s.fingerprint is not None:
+            check_pin(cert, s.fingerprint, now)
+        cipher = ssl_object.cipher()
+        self.tls = TlsInfo(
+            mode=mode, version=ssl_object.version(), cipher=cipher[0] if cipher else None, cert=cert
+        )
+        self.transcript.note(
+            f"TLS {self.tls.version} {self.tls.cipher}, certificate {cert.subject}"
+        )
+        return True
+
+    async def _capa(self) -> None:
+        event = await self._session.command(Capa())
+        if isinstance(event, MultiLine):
+            self.capabilities = Capabilities.from_lines(event.lines)
+        else:
+            self.capabilities = Capabilities()
+
+    async def _starttls(self) -> None:
+        s = self.settings
+        required = s.tls is TlsMode.STARTTLS
+        # A server that answered CAPA may be taken at its word; one without CAPA is asked.
+        if self.capabilities.lines and not self.capabilities.stls:
+            if required:
+                raise TlsUnavailable("the server does not advertise STLS")
+            self.transcript.note("STLS not offered; continuing in plain text")
+            return
+        with self._phase(Phase.STARTTLS):
+            event = await self._session.command(Stls())
+            if isinstance(event, Err):
+                if required:
+                    raise TlsUnavailable(f"STLS refused: {_err_detail(event)}")
+                self.transcript.note("STLS refused; continuing in plain text")
+                return
+            self.phase = Phase.TLS
+            await self._handshake("starttls")
+        # RFC 2595: forget what was advertised in clear text and ask again over TLS.
+        self.capabilities = Capabilities()
+        with self._phase(Phase.CAPA):
+            await self._capa()
+
+    # --- authentication ---------------------------------------------------------------
+
+    async def _auth(self, secret: str) -> None:
+        s = self.settings
+        if self.tls is None and not s.allow_plaintext_auth:
+            raise InsecureAuthRefused("TLS is not active; set allow_plaintext_auth to permit it")
+        user = s.user
+        assert user is not None
+        if s.auth is AuthMode.USER:
+            self.auth_mechanism = "USER"
+            self._expect_ok(await self._session.command(User(user)))
+            self._expect_ok(await self._session.command(Pass(secret)))
+        elif s.auth is AuthMode.APOP:
+            self.auth_mechanism = "APOP"
+            timestamp = self.greeting.timestamp if self.greeting else None
+            if timestamp is None:
+                raise AuthUnsupported("APOP: the greeting carries no valid <...@...> timestamp")
+            self._expect_ok(await self._session.command(Apop(user, apop_digest(timestamp, secret))))
+        else:
+            await self._sasl(user, secret)
+
+    def _choose_mechanism(self) -> str:
+        s = self.settings
+        offered = self.capabilities.sasl_mechanisms
+        listed = " ".join(offered) or "none"
+        if s.sasl_mechanism is not None:
+            if self.capabilities.lines and s.sasl_mechanism not in offered:
+                raise AuthUnsupported(f"SASL {s.sasl_mechanism} is not offered (offered: {listed})")
+            return s.sasl_mechanism
+        for name in preferred_mechanisms(token=s.uses_token, tls_active=self.tls is not None):
+            if name in offered:
+                return name
+        raise AuthUnsupported(f"no usable SASL mechanism offered (offered: {listed})")
+
+    async def _sasl(self, user: str, secret: str) -> None:
+        name = self._choose_mechanism()
+        self.auth_mechanism = f"SASL {name}"
+        s = self.settings
+        mechanism = build_mechanism(
+            name, user=user, secret=secret, host=s.host, port=s.effective_port
+        )
+        self.redactor.add(*mechanism.secrets())
+        event: Event = await self._session.command(Auth(name, mechanism.initial_response()))
+        while isinstance(event, Challenge):
+            try:
+                answer = mechanism.respond(event.data)
+            except SaslAbort as exc:
+                event = await self._session.command(SaslCancel())
+                raise AuthFailed(f"SASL {name} cancelled: {exc}") from None
+            event = await self._session.command(SaslResponse(answer))
+        self._expect_ok(event)
+
+    @staticmethod
+    def _expect_ok(event: Event) -> None:
+        if isinstance(event, Ok):
+            return
+        if not isinstance(event, Err):
+            raise ProtocolViolation(f"unexpected answer {type(event).__name__}")
+        detail = _err_detail(event)
+        if event.code == "IN-USE":
+            raise MailboxLocked(detail)
+        if event.code in ("SYS/TEMP", "SYS/PERM"):
+            raise ServiceUnavailable(detail, phase=Phase.AUTH)
+        raise AuthFailed(detail)
+
+    async def _stat(self) -> None:
+        event = await self._session.command(Stat())
+        if isinstance(event, Err):
+            raise ServiceUnavailable(f"STAT answered -ERR: {_err_detail(event)}")
+        assert isinstance(event, Ok)
+        fields = event.text.split()
+        if len(fields) < 2 or not (fields[0].isdigit() and fields[1].isdigit()):
+            raise ProtocolViolation(f"STAT answer is not '+OK count octets': {event.text[:40]!r}")
+        self.mailbox = MailboxInfo(messages=int(fields[0]), octets=int(fields[1]))
+
+    # --- ending -------------------------------------------------------------------------
+
+    async def _quit_quietly(self) -> None:
+        """Best-effort QUIT after a failure that left the session usable."""
+        if self.session is None or not self.session.usable or self.quit_done:
+            return
+        with suppress(Pop3WatchError, OSError, EOFError, TimeoutError):
+            async with asyncio.timeout(_QUIT_GRACE_S):
+                await self.session.command(Quit())
+                self.quit_done = True
+
+    async def _close(self, *, clean: bool) -> None:
+        if self.stream is None:
+            return
+        if clean:
+            await self.stream.aclose()
+        else:
+            self.stream.abort()
+
+    def _result(self, error: Pop3WatchError | None) -> CheckResult:
+        s = self.settings
+        cert = self.tls.cert if self.tls else None
+        verdict = grade(
+            error,
+            rtt_ms=self.rtt_ms,
+            cert=cert,
+            mailbox=self.mailbox,
+            thresholds=Thresholds(
+                warn_rtt_ms=s.warn_rtt_ms,
+                down_rtt_ms=s.down_rtt_ms,
+                cert_warn_days=s.cert_warn_days,
+                warn_messages=s.warn_messages,
+                down_messages=s.down_messages,
+                warn_octets=s.warn_octets,
+                down_octets=s.down_octets,
+            ),
+        )
+        timings = {k: round(v, 3) for k, v in self.timings.items() if k != Phase.CONFIG.value}
+        timings["total"] = round((time.perf_counter() - self.t0) * 1000, 3)
+        greeting = None
+        if self.greeting is not None:
+            greeting = escape(self.redactor(self.greeting.text))
+        return CheckResult(
+            probe="pop3",
+            status=verdict.status,
+            error=verdict.error,
+            warnings=verdict.warnings,
+            started_at=self.started_at,
+            target=s.target,
+            address=self.address,
+            rtt_ms=round(self.rtt_ms, 3) if self.rtt_ms is not None else None,
+            timings_ms=Timings(**timings),
+            tls=self.tls,
+            capabilities=list(self.capabilities.lines),
+            auth_mechanism=self.auth_mechanism,
+            mailbox=self.mailbox,
+            greeting=greeting,
+            transcript=self.transcript.lines(),
+        )

@@ -1,0 +1,88 @@
+"""Drives the sans-IO POP3 core over a ``Stream``, logging every exchange.
+
+Job: the only place where protocol events and network bytes meet (h11's driver loop).
+Rule: no check policy here (what to send and what an answer means is ``pop3_check``).
+"""
+
+from __future__ import annotations
+
+import ssl
+
+from pop3watch.pop3 import (
+    Challenge,
+    Command,
+    ConnectionClosed,
+    Err,
+    Event,
+    Greeting,
+    Limits,
+    MultiLine,
+    NeedData,
+    Ok,
+    Pop3Connection,
+)
+from pop3watch.probe.stream import Stream
+from pop3watch.probe.transcript import Transcript
+
+
+def _status_text(ok: bool, code: str | None, text: str) -> str:
+    head = "+OK" if ok else "-ERR"
+    parts = [head, f"[{code}]" if code else "", text]
+    return " ".join(p for p in parts if p)
+
+
+def render_event(event: Event) -> list[str]:
+    """The server lines an event stands for, as a transcript shows them."""
+    if isinstance(event, Greeting):
+        return [_status_text(event.ok, event.code, event.text)]
+    if isinstance(event, Ok):
+        return [_status_text(True, event.code, event.text)]
+    if isinstance(event, Err):
+        return [_status_text(False, event.code, event.text)]
+    if isinstance(event, MultiLine):
+        return [_status_text(True, event.code, event.text), *event.lines, "."]
+    if isinstance(event, Challenge):
+        return ["+ " + event.data.decode("utf-8", "replace")]
+    return ["(connection closed by server)"]
+
+
+class Pop3Session:
+    """One POP3 conversation over one stream."""
+
+    def __init__(
+        self, stream: Stream, transcript: Transcript, limits: Limits | None = None
+    ) -> None:
+        self.stream = stream
+        self.transcript = transcript
+        self.conn = Pop3Connection(limits)
+
+    async def read_event(self) -> Event:
+        """The next event from the server, reading as much as needed."""
+        while True:
+            event = self.conn.next_event()
+            if not isinstance(event, NeedData):
+                for line in render_event(event):
+                    self.transcript.server(line)
+                return event
+            self.conn.receive_data(await self.stream.read())
+
+    async def command(self, command: Command) -> Event:
+        """Send one command and return the server's answer to it."""
+        self.transcript.redact.add(*command.secrets())
+        data = self.conn.send(command)
+        self.transcript.client(command.redacted())
+        self.stream.write(data)
+        return await self.read_event()
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
+        """After an accepted STLS: refuse injected bytes, then hand over to TLS."""
+        self.conn.start_tls()
+        await self.stream.start_tls(context, server_hostname)
+
+    @property
+    def usable(self) -> bool:
+        """Whether a polite QUIT can still be sent."""
+        return self.conn.can_quit
+
+
+__all__ = ["ConnectionClosed", "Pop3Session", "render_event"]

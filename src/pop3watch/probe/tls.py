@@ -1,0 +1,147 @@
+"""TLS for the check: client contexts, handshake error mapping, certificate facts.
+
+Job: build (and cache) the client ``SSLContext`` for a check, turn handshake failures
+into ``tls_failed``/``cert_invalid`` with a reason, and read certificate facts from the
+DER with ``cryptography`` so they are reported even when verification is off.
+Rule: TLS below 1.2 is never negotiated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from pop3watch.errors import CertInvalid, ConfigError, TlsFailed
+from pop3watch.probe.result import CertInfo
+
+# OpenSSL reasons meaning "the peer is not speaking TLS at all".
+_NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "HTTP_REQUEST",
+        "UNKNOWN_PROTOCOL",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+    }
+)
+# OpenSSL reasons meaning "the peer only offers protocol versions we refuse".
+_OLD_PROTOCOL_REASONS = frozenset(
+    {
+        "UNSUPPORTED_PROTOCOL",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "NO_PROTOCOLS_AVAILABLE",
+        "VERSION_TOO_LOW",
+    }
+)
+
+
+@lru_cache(maxsize=64)
+def _cached_context(verify: bool, ca_file: str | None, ca_mtime: float | None) -> ssl.SSLContext:
+    if verify:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def client_context(*, verify: bool, ca_file: Path | None, pinned: bool) -> ssl.SSLContext:
+    """The context for one check; cached, since loading a CA store costs milliseconds.
+
+    With a pinned fingerprint the pin replaces chain and name verification (that is the
+    point of pinning a self-signed certificate), so OpenSSL does not verify then.
+    """
+    chain = verify and not pinned
+    if ca_file is None or not chain:
+        return _cached_context(chain, None, None)
+    try:
+        mtime = ca_file.stat().st_mtime
+    except OSError as exc:
+        raise ConfigError(f"ca_file {ca_file}: {exc.strerror}") from None
+    try:
+        return _cached_context(True, str(ca_file), mtime)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"ca_file {ca_file} is not a PEM CA bundle: {exc}") from None
+
+
+def is_not_tls(exc: BaseException) -> bool:
+    """True when the handshake failed because the server does not speak TLS."""
+    return isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) in _NOT_TLS_REASONS
+
+
+def handshake_error(exc: BaseException) -> TlsFailed:
+    """Map a handshake exception to ``cert_invalid`` or ``tls_failed`` with a reason."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return CertInvalid(exc.verify_message or str(exc))
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None)
+        if reason in _OLD_PROTOCOL_REASONS:
+            return TlsFailed("the server offers only TLS versions below 1.2, which are refused")
+        if reason in _NOT_TLS_REASONS:
+            return TlsFailed("the server does not speak TLS on this port")
+        return TlsFailed(reason.lower().replace("_", " ") if reason else str(exc))
+    if isinstance(exc, ConnectionError | EOFError):
+        return TlsFailed("the server closed the connection during the handshake")
+    return TlsFailed(f"{type(exc).__name__}: {exc}")
+
+
+def _name(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:  # pragma: no cover - undecodable attribute
+        return "<undecodable>"
+
+
+def _sans(cert: x509.Certificate) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    except x509.ExtensionNotFound:
+        return []
+    except ValueError:
+        return ["<malformed>"]
+    san = ext.value
+    assert isinstance(san, x509.SubjectAlternativeName)
+    names: list[str] = [f"DNS:{n}" for n in san.get_values_for_type(x509.DNSName)]
+    names += [f"IP:{ip}" for ip in san.get_values_for_type(x509.IPAddress)]
+    return names
+
+
+def cert_info(der: bytes, *, verified: bool, now: datetime | None = None) -> CertInfo:
+    """Facts about the leaf certificate, read straight from its DER."""
+    now = now or datetime.now(UTC)
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise TlsFailed(f"the server certificate cannot be parsed: {exc}") from None
+    not_after = cert.not_valid_after_utc
+    return CertInfo(
+        subject=_name(cert.subject),
+        issuer=_name(cert.issuer),
+        sans=_sans(cert),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc,
+        not_after=not_after,
+        days_left=int((not_after - now).total_seconds() // 86400),
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        verified=verified,
+    )
+
+
+def check_pin(info: CertInfo, pin: str, now: datetime) -> None:
+    """A pinned certificate must match the pin and be within its validity period."""
+    if info.fingerprint_sha256 != pin:
+        raise CertInvalid(f"pin mismatch: the server presented {info.fingerprint_sha256}")
+    if now > info.not_after:
+        raise CertInvalid(f"certificate has expired (not after {info.not_after.isoformat()})")
+    if now < info.not_before:
+        raise CertInvalid(
+            f"certificate is not yet valid (not before {info.not_before.isoformat()})"
+        )

@@ -1,0 +1,164 @@
+"""Database URLs and the async engine, with SQLite tuned for a long-running service.
+
+Job: turn the URL a user typed into an async engine that behaves the same way on every
+connection. Rule: this is the only place that knows driver names and connection options;
+the rest of ``storage`` only asks for ``dialect`` and a ``write`` view of the engine.
+
+SQLite gets WAL (readers never block the writer), ``synchronous=NORMAL`` (durable at every
+checkpoint, fast commits), a short ``busy_timeout`` (a locked database becomes an error in
+about two seconds instead of a hang; the engine buffers and retries) and foreign keys.
+Python's ``sqlite3`` would start transactions lazily and only for DML; we switch that off and
+emit ``BEGIN`` ourselves, ``BEGIN IMMEDIATE`` for writers, so a compare-and-swap never has
+to upgrade a read lock (which SQLite refuses immediately with "database is locked").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+#: Milliseconds SQLite waits for a lock before giving up with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 2000
+#: Seconds to wait for a PostgreSQL connection before giving up.
+PG_CONNECT_TIMEOUT_S = 5
+#: PostgreSQL waits at most this long for a row or table lock (a stuck writer elsewhere).
+PG_LOCK_TIMEOUT = "10s"
+
+#: Execution option read by the SQLite ``begin`` hook: the kind of ``BEGIN`` to emit.
+BEGIN_OPTION = "pop3watch_sqlite_begin"
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+psycopg",
+    "postgresql+psycopg_async": "postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+psycopg",
+}
+
+DEFAULT_URL = "sqlite+aiosqlite:///data/pop3watch.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An engine plus what the repository needs to know about it."""
+
+    engine: AsyncEngine
+    #: The same pool, but transactions begin as writers (``BEGIN IMMEDIATE`` on SQLite).
+    write_engine: AsyncEngine
+    url: URL
+    dialect: str  # "sqlite" | "postgresql"
+    #: SQLite only: the database file, checked before each operation (see ``file_gone``).
+    sqlite_path: Path | None
+
+    @property
+    def safe_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def file_gone(self) -> bool:
+        """True when the SQLite file was deleted under us.
+
+        Pooled connections keep writing into the unlinked file and nothing fails, so the
+        data would silently vanish; checking costs one ``stat``.
+        """
+        return self.sqlite_path is not None and not self.sqlite_path.exists()
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url`` and map plain or sync driver names onto the async drivers.
+
+    Raises ``ValueError`` (without echoing the URL, which may hold a password) when the
+    URL cannot be parsed, names another database, or is an in-memory SQLite database
+    (each pooled connection would see a different empty database).
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ValueError("the database URL cannot be parsed") from exc
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ValueError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:///path or postgresql://..."
+        )
+    parsed = parsed.set(drivername=driver)
+    if driver.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        raise ValueError("an in-memory SQLite database is not supported; give a file path")
+    return parsed
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL (``None`` for other databases and URI forms)."""
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    if url.database.startswith("file:"):
+        return None
+    return Path(url.database)
+
+
+def create_database(url: str | URL) -> Database:
+    """Build the engine; creates the directory of a SQLite file. Opens no connection yet.
+
+    Raises ``ValueError`` for a bad URL and ``OSError`` when the directory cannot be made.
+    """
+    parsed = normalize_url(url)
+    dialect = parsed.get_backend_name()
+    path = sqlite_file(parsed)
+    kwargs: dict[str, Any] = {}
+    if dialect == "sqlite":
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["pool_pre_ping"] = True  # survive a PostgreSQL restart without an error
+        kwargs["connect_args"] = _pg_connect_args(parsed)
+    engine = create_async_engine(parsed, **kwargs)
+    if dialect == "sqlite":
+        _install_sqlite_hooks(engine)
+    write = engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+    return Database(engine, write, parsed, dialect, path.absolute() if path else None)
+
+
+def _pg_connect_args(url: URL) -> dict[str, Any]:
+    if url.get_driver_name() == "asyncpg":
+        return {
+            "timeout": PG_CONNECT_TIMEOUT_S,
+            "server_settings": {"lock_timeout": PG_LOCK_TIMEOUT},
+        }
+    return {
+        "connect_timeout": PG_CONNECT_TIMEOUT_S,
+        "options": f"-c lock_timeout={PG_LOCK_TIMEOUT}",
+    }
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy (see the module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def default_sqlite_url(data_dir: str | os.PathLike[str]) -> str:
+    """The embedded default: ``pop3watch.db`` inside the service's data directory."""
+    return f"sqlite+aiosqlite:///{Path(data_dir).absolute() / 'pop3watch.db'}"
