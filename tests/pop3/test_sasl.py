@@ -1,0 +1,67 @@
+"""SASL mechanisms and APOP against known answers (RFC examples)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from pop3watch.pop3 import SaslAbort, apop_digest, build_mechanism, preferred_mechanisms
+from pop3watch.pop3.commands import Apop, Auth, Pass, SaslResponse
+
+
+def test_apop_rfc1939_example() -> None:
+    assert (
+        apop_digest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf")
+        == "c4c9334bac560ecc979e58001b3e22fb"
+    )
+
+
+def test_cram_md5_rfc2195_example() -> None:
+    mech = build_mechanism("CRAM-MD5", user="tim", secret="tanstaaftanstaaf")
+    challenge = base64.b64decode("PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+")
+    assert mech.respond(challenge) == b"tim b913a602c7eda7a495b4e6e7334d3890"
+    with pytest.raises(SaslAbort):
+        mech.respond(challenge)
+
+
+def test_plain_initial_response() -> None:
+    assert build_mechanism("plain", user="alice", secret="pw").initial_response() == b"\0alice\0pw"
+
+
+def test_login_answers_user_then_password_then_aborts() -> None:
+    mech = build_mechanism("LOGIN", user="alice", secret="pw")
+    assert mech.initial_response() is None
+    assert mech.respond(b"Username:") == b"alice"
+    assert mech.respond(b"Password:") == b"pw"
+    with pytest.raises(SaslAbort):
+        mech.respond(b"More:")
+
+
+def test_xoauth2_and_oauthbearer_formats() -> None:
+    x = build_mechanism("XOAUTH2", user="a@example.com", secret="tok")
+    assert x.initial_response() == b"user=a@example.com\x01auth=Bearer tok\x01\x01"
+    assert x.respond(b'{"status":"401"}') == b""
+    o = build_mechanism(
+        "OAUTHBEARER", user="a,b=c", secret="tok", host="mail.example.com", port=995
+    )
+    assert (
+        o.initial_response()
+        == b"n,a=a=2Cb=3Dc,\x01host=mail.example.com\x01port=995\x01auth=Bearer tok\x01\x01"
+    )
+    assert o.respond(b"{}") == b"\x01"
+
+
+def test_preference_depends_on_tls() -> None:
+    assert preferred_mechanisms(token=False, tls_active=True)[0] == "PLAIN"
+    assert preferred_mechanisms(token=False, tls_active=False)[0] == "CRAM-MD5"
+    assert preferred_mechanisms(token=True, tls_active=True) == ("OAUTHBEARER", "XOAUTH2")
+
+
+def test_redaction_of_commands_hides_every_secret() -> None:
+    assert Pass("hunter2").redacted() == "PASS ***"
+    assert "hunter2" not in repr(Pass("hunter2"))
+    assert Apop("alice", "c4c9").redacted() == "APOP alice ***"
+    assert Auth("PLAIN", b"\0a\0hunter2").redacted() == "AUTH PLAIN ***"
+    assert SaslResponse(b"hunter2").redacted() == "***"
+    assert "hunter2" not in repr(build_mechanism("PLAIN", user="a", secret="hunter2"))

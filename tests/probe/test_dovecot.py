@@ -1,0 +1,214 @@
+"""The POP3 check against a real Dovecot: plain, STLS, implicit TLS, every auth mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pop3watch.probe import CheckSettings, Status, check_pop3
+from tests.fixtures.dovecot import DovecotServer
+
+pytestmark = pytest.mark.dovecot
+
+
+@pytest.fixture
+def alice_env(monkeypatch: pytest.MonkeyPatch, dovecot: DovecotServer) -> str:
+    monkeypatch.setenv("POP3WATCH_TEST_PW", dovecot.password)
+    return "POP3WATCH_TEST_PW"
+
+
+def settings(dovecot: DovecotServer, **kw: Any) -> CheckSettings:
+    base: dict[str, Any] = {"host": dovecot.host, "port": dovecot.pop3_port, "timeout": 10}
+    return CheckSettings(**(base | kw))
+
+
+async def test_plain_greeting_and_capabilities(dovecot: DovecotServer) -> None:
+    result = await check_pop3(settings(dovecot))
+    assert result.status is Status.UP, result.error
+    assert result.address == "127.0.0.1"
+    assert "STLS" in result.capabilities
+    assert result.greeting is not None and result.greeting.startswith("Dovecot ready")
+    assert result.rtt_ms is not None and result.rtt_ms > 0
+    assert result.timings_ms.connect is not None
+    assert result.timings_ms.quit is not None
+    assert [line.text for line in result.transcript if line.dir == "C"] == ["CAPA", "QUIT"]
+
+
+async def test_starttls_verifies_and_refreshes_capabilities(dovecot: DovecotServer) -> None:
+    result = await check_pop3(
+        settings(
+            dovecot, tls="starttls", ca_file=dovecot.ca_file, server_name=dovecot.cert_hostname
+        )
+    )
+    assert result.status is Status.UP, result.error
+    assert result.tls is not None and result.tls.mode == "starttls"
+    assert result.tls.version in ("TLSv1.2", "TLSv1.3")
+    cert = result.tls.cert
+    assert cert is not None and cert.verified
+    assert cert.fingerprint_sha256 == dovecot.cert_sha256
+    assert "DNS:localhost" in cert.sans
+    assert cert.days_left > 300
+    # Capabilities are the post-TLS ones: STLS is no longer advertised after TLS.
+    assert "STLS" not in result.capabilities
+    commands = [line.text for line in result.transcript if line.dir == "C"]
+    assert commands == ["CAPA", "STLS", "CAPA", "QUIT"]
+
+
+async def test_implicit_tls_on_pop3s(dovecot: DovecotServer) -> None:
+    result = await check_pop3(
+        settings(
+            dovecot,
+            port=dovecot.pop3s_port,
+            tls="tls",
+            ca_file=dovecot.ca_file,
+            server_name="localhost",
+        )
+    )
+    assert result.status is Status.UP, result.error
+    assert result.tls is not None and result.tls.mode == "implicit"
+    assert result.timings_ms.tls is not None and result.timings_ms.tls > 0
+
+
+async def test_ip_literal_is_verified_against_ip_san(dovecot: DovecotServer) -> None:
+    result = await check_pop3(settings(dovecot, tls="starttls", ca_file=dovecot.ca_file))
+    assert result.status is Status.UP, result.error
+
+
+async def test_untrusted_without_ca_file_is_cert_invalid(dovecot: DovecotServer) -> None:
+    result = await check_pop3(settings(dovecot, tls="starttls", server_name="localhost"))
+    assert result.status is Status.DOWN
+    assert result.error is not None and result.error.code == "cert_invalid"
+
+
+async def test_pinned_fingerprint_replaces_the_ca(dovecot: DovecotServer) -> None:
+    good = await check_pop3(settings(dovecot, tls="starttls", fingerprint=dovecot.cert_sha256))
+    assert good.status is Status.UP, good.error
+    assert good.tls is not None and good.tls.cert is not None and good.tls.cert.verified
+    bad = await check_pop3(settings(dovecot, tls="starttls", fingerprint="00" * 32))
+    assert bad.error is not None and bad.error.code == "cert_invalid"
+    assert "pin mismatch" in bad.error.message
+
+
+async def test_no_verify_succeeds_unverified(dovecot: DovecotServer) -> None:
+    result = await check_pop3(settings(dovecot, tls="starttls", verify=False))
+    assert result.status is Status.UP
+    assert result.tls is not None and result.tls.cert is not None
+    assert result.tls.cert.verified is False
+
+
+@pytest.mark.parametrize(
+    ("auth", "extra", "mechanism"),
+    [
+        ("user", {}, "USER"),
+        ("apop", {}, "APOP"),
+        ("sasl", {"sasl_mechanism": "PLAIN"}, "SASL PLAIN"),
+        ("sasl", {"sasl_mechanism": "LOGIN"}, "SASL LOGIN"),
+        ("sasl", {"sasl_mechanism": "CRAM-MD5"}, "SASL CRAM-MD5"),
+        ("sasl", {}, "SASL PLAIN"),
+    ],
+)
+async def test_login_over_starttls(
+    dovecot: DovecotServer, alice_env: str, auth: str, extra: dict[str, Any], mechanism: str
+) -> None:
+    result = await check_pop3(
+        settings(
+            dovecot,
+            tls="starttls",
+            ca_file=dovecot.ca_file,
+            auth=auth,
+            user=dovecot.user,
+            password_env=alice_env,
+            stat=True,
+            **extra,
+        )
+    )
+    assert result.status is Status.UP, result.error
+    assert result.auth_mechanism == mechanism
+    assert result.mailbox is not None
+    assert (result.mailbox.messages, result.mailbox.octets) == (dovecot.messages, dovecot.octets)
+    assert result.timings_ms.auth is not None and result.timings_ms.stat is not None
+    dump = result.model_dump_json()
+    assert dovecot.password not in dump
+
+
+async def test_login_over_implicit_tls_with_password_file(
+    dovecot: DovecotServer, tmp_path: Any
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text(dovecot.empty_password + "\n")
+    result = await check_pop3(
+        settings(
+            dovecot,
+            port=dovecot.pop3s_port,
+            tls="tls",
+            ca_file=dovecot.ca_file,
+            auth="user",
+            user=dovecot.empty_user,
+            password_file=secret,
+            stat=True,
+        )
+    )
+    assert result.status is Status.UP, result.error
+    assert result.mailbox is not None and result.mailbox.messages == 0
+
+
+@pytest.mark.parametrize("auth", ["user", "apop", "sasl"])
+async def test_wrong_password_is_auth_failed(
+    dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch, auth: str
+) -> None:
+    monkeypatch.setenv("POP3WATCH_WRONG", "not-the-password")
+    result = await check_pop3(
+        settings(
+            dovecot,
+            tls="starttls",
+            ca_file=dovecot.ca_file,
+            auth=auth,
+            user=dovecot.user,
+            password_env="POP3WATCH_WRONG",
+        )
+    )
+    assert result.status is Status.DOWN
+    assert result.error is not None and result.error.code == "auth_failed"
+    assert result.error.phase == "auth"
+    assert "not-the-password" not in result.model_dump_json()
+    # The session was still usable, so it was closed politely.
+    assert [line.text for line in result.transcript if line.dir == "C"][-1] == "QUIT"
+
+
+async def test_plaintext_login_refused_unless_allowed(
+    dovecot: DovecotServer, alice_env: str
+) -> None:
+    refused = await check_pop3(
+        settings(dovecot, auth="user", user=dovecot.user, password_env=alice_env)
+    )
+    assert refused.error is not None and refused.error.code == "insecure_auth_refused"
+    assert [line.text for line in refused.transcript if line.dir == "C"] == ["CAPA", "QUIT"]
+    allowed = await check_pop3(
+        settings(
+            dovecot,
+            auth="apop",
+            user=dovecot.user,
+            password_env=alice_env,
+            allow_plaintext_auth=True,
+        )
+    )
+    assert allowed.status is Status.UP, allowed.error
+
+
+async def test_ipv6_loopback(dovecot: DovecotServer) -> None:
+    if not dovecot.ipv6:
+        pytest.skip("no IPv6 loopback on this machine")
+    result = await check_pop3(CheckSettings(host="::1", port=dovecot.pop3_port))
+    assert result.status is Status.UP, result.error
+    assert result.address == "::1"
+    assert result.target == f"[::1]:{dovecot.pop3_port}"
+
+
+async def test_dns_name_with_ip_family(dovecot: DovecotServer) -> None:
+    result = await check_pop3(
+        CheckSettings(host="localhost", port=dovecot.pop3_port, ip_family="4")
+    )
+    assert result.status is Status.UP, result.error
+    assert result.address == "127.0.0.1"
+    assert result.timings_ms.dns is not None
