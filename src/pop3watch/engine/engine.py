@@ -66,9 +66,7 @@ class Engine:
         for monitor in self.monitors.values():
             monitor.status = statuses.get(monitor.id, MonitorStatus())
             if not monitor.enabled:
-                self._record(
-                    monitor, pause(monitor.status, monitor_id=monitor.id, now=now), None, now
-                )
+                self._record(monitor, pause(monitor.status, monitor_id=monitor.id, now=now))
                 continue
             stored = monitor.status.next_due_at
             if stored is None:
