@@ -61,7 +61,16 @@ from pop3watch.probe.secrets import resolve_secret
 from pop3watch.probe.session import Pop3Session
 from pop3watch.probe.settings import AuthMode, CheckSettings, TlsMode
 from pop3watch.probe.stream import Stream
-from pop3watch.probe.tls import cert_info, check_pin, client_context, handshake_error, is_not_tls
+from pop3watch.probe.tls import (
+    cert_info,
+    check_pin,
+    client_context,
+    handshake_error,
+    is_not_tls,
+    legacy_probe_context,
+    old_version_error,
+    worth_diagnosing,
+)
 from pop3watch.probe.transcript import Redactor, Transcript, escape
 from pop3watch.probe.verdict import Thresholds, grade
 
@@ -240,6 +249,10 @@ class _Pop3Check:
         except (OSError, EOFError) as exc:
             if allow_fallback and is_not_tls(exc):
                 return False
+            if worth_diagnosing(exc):
+                version = await self._diagnose_old_tls(mode)
+                if version is not None:
+                    raise old_version_error(version) from None
             raise handshake_error(exc) from None
         ssl_object = self.stream.ssl_object
         assert ssl_object is not None
@@ -258,6 +271,34 @@ class _Pop3Check:
             f"TLS {self.tls.version} {self.tls.cipher}, certificate {cert.subject}"
         )
         return True
+
+    async def _diagnose_old_tls(self, mode: str) -> str | None:
+        """Repeat the handshake on a new connection with a context that accepts TLS 1.0
+        and report the version the server picked when it is below 1.2. Sends no
+        credential; the connection is dropped right after the handshake."""
+        assert self.address is not None
+        stream: Stream | None = None
+        try:
+            stream, _ = await open_stream([self.address], self.settings.effective_port)
+            if mode == "starttls":
+                session = Pop3Session(stream, Transcript(Redactor()), self.limits)
+                await session.read_event()
+                if not isinstance(await session.command(Stls()), Ok):
+                    return None
+                await session.start_tls(legacy_probe_context(), self._server_hostname())
+            else:
+                await stream.start_tls(legacy_probe_context(), self._server_hostname())
+            ssl_object = stream.ssl_object
+            version = ssl_object.version() if ssl_object else None
+        except (Pop3WatchError, OSError, EOFError):
+            return None
+        finally:
+            if stream is not None:
+                stream.abort()
+        if version in ("TLSv1", "TLSv1.1", "SSLv3"):
+            self.transcript.note(f"diagnostic handshake: the server negotiated {version}")
+            return version
+        return None
 
     async def _capa(self) -> None:
         event = await self._session.command(Capa())

@@ -201,17 +201,26 @@ class CheckSettings(BaseModel):
 
     @property
     def uses_token(self) -> bool:
-        return self.auth is AuthMode.SASL and self.sasl_mechanism in TOKEN_MECHANISMS
+        """SASL with an OAuth bearer token: a token mechanism was named, or none was named
+        and only a token (no password) is configured."""
+        if self.auth is not AuthMode.SASL:
+            return False
+        if self.sasl_mechanism is not None:
+            return self.sasl_mechanism in TOKEN_MECHANISMS
+        return self.password_is_unset() and not self.token_is_unset()
 
     def secret_source(self) -> SecretSource | None:
         """The configured source of the password (or bearer token), if any."""
-        if self.uses_token or (self.auth is AuthMode.SASL and self.password_is_unset()):
+        if self.uses_token:
             env, file, command = self.token_env, self.token_file, self.token_command
         else:
             env, file, command = self.password_env, self.password_file, self.password_command
         if env is None and file is None and command is None:
             return None
         return SecretSource(env=env, file=file, command=command)
+
+    def token_is_unset(self) -> bool:
+        return self.token_env is None and self.token_file is None and self.token_command is None
 
     def password_is_unset(self) -> bool:
         return (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+import warnings
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +71,32 @@ def client_context(*, verify: bool, ca_file: Path | None, pinned: bool) -> ssl.S
         return _cached_context(True, str(ca_file), mtime)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"ca_file {ca_file} is not a PEM CA bundle: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def legacy_probe_context() -> ssl.SSLContext:
+    """A context that accepts anything down to TLS 1.0, used only to *diagnose* why a
+    handshake failed (which version the server offers). Never used for a session."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
+
+
+def worth_diagnosing(exc: BaseException) -> bool:
+    """A handshake that died without a reason (reset, EOF, protocol alert) may be a
+    server offering only old TLS versions; a second, diagnostic handshake can tell."""
+    if isinstance(exc, ssl.SSLError):
+        return getattr(exc, "reason", None) in _OLD_PROTOCOL_REASONS
+    return isinstance(exc, ConnectionError | EOFError)
+
+
+def old_version_error(version: str) -> TlsFailed:
+    return TlsFailed(f"the server offers only {version}; TLS versions below 1.2 are refused")
 
 
 def is_not_tls(exc: BaseException) -> bool:

@@ -1,0 +1,583 @@
+"""The check against a scripted server that misbehaves one way per test.
+
+Every row of the verdict table is produced here, plus the hostile behaviours no real
+server shows. After each check the server's log proves that no DELE was sent and that no
+credential crossed in clear text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from pop3watch.probe import CheckResult, CheckSettings, Status, check_pop3
+from tests.fixtures.certs import CertBundle
+from tests.fixtures.scripted import (
+    Pop3Script,
+    ScriptedFactory,
+    ScriptedServer,
+    close_mid_line,
+    drip,
+    garbage,
+    http_banner,
+    huge_line,
+    reset_mid_greeting,
+    reset_on_connect,
+    silent,
+    smtp_banner,
+)
+
+PASSWORD = "wonderland"
+TOKEN = "ya29.good-token"
+SECRET_FORMS = [
+    PASSWORD.encode(),
+    base64.b64encode(PASSWORD.encode()),
+    base64.b64encode(b"\0alice\0" + PASSWORD.encode()),
+    TOKEN.encode(),
+    base64.b64encode(f"user=alice\x01auth=Bearer {TOKEN}\x01\x01".encode()),
+]
+
+
+@pytest.fixture(autouse=True)
+def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCRIPTED_PW", PASSWORD)
+    monkeypatch.setenv("SCRIPTED_TOKEN", TOKEN)
+    monkeypatch.setenv("SCRIPTED_WRONG", "not-wonderland")
+
+
+async def run(srv: ScriptedServer, **kw: Any) -> CheckResult:
+    settings = CheckSettings(**({"host": srv.host, "port": srv.port, "timeout": 5} | kw))
+    result = await check_pop3(settings)
+    await asyncio.to_thread(srv.wait_idle)
+    assert "DELE" not in srv.commands()
+    if not settings.allow_plaintext_auth:
+        clear = srv.sent_before_tls()
+        for form in SECRET_FORMS:
+            assert form not in clear
+    dump = result.model_dump_json()
+    for secret in (PASSWORD, TOKEN, "not-wonderland"):
+        assert secret not in dump
+    return result
+
+
+def code(result: CheckResult) -> tuple[str | None, str | None]:
+    return (result.error.code, result.error.phase) if result.error else (None, None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tls_script(certs: CertBundle, **kw: Any) -> Pop3Script:
+    return Pop3Script(tls_context=certs.good, **kw)
+
+
+# --- config, DNS, connect ------------------------------------------------------------
+
+
+async def test_config_missing_connects_nowhere(scripted: ScriptedFactory) -> None:
+    srv = scripted(Pop3Script())
+    result = await run(srv, auth="user", user="alice", password_env="POP3WATCH_NOT_SET")
+    assert code(result) == ("config_missing", "config")
+    assert srv.connections == 0
+
+
+async def test_dns_failed() -> None:
+    result = await check_pop3(CheckSettings(host="no-such-host.invalid", port=110))
+    assert code(result) == ("dns_failed", "dns")
+
+
+async def test_connect_failed() -> None:
+    result = await check_pop3(CheckSettings(host="127.0.0.1", port=free_port()))
+    assert code(result) == ("connect_failed", "connect")
+    assert "Connection refused" in (result.error.message if result.error else "")
+
+
+# --- timeouts and disconnects -----------------------------------------------------------
+
+
+async def test_silent_server_times_out_in_greeting(scripted: ScriptedFactory) -> None:
+    srv = scripted(silent())
+    start = time.monotonic()
+    result = await run(srv, timeout=0.5)
+    assert code(result) == ("timeout", "greeting")
+    assert "phase: greeting" in (result.error.message if result.error else "")
+    assert time.monotonic() - start < 3
+
+
+async def test_drip_server_cannot_hold_the_check_past_its_deadline(
+    scripted: ScriptedFactory,
+) -> None:
+    srv = scripted(drip(interval=0.1))
+    start = time.monotonic()
+    result = await run(srv, timeout=1.0)
+    assert code(result) == ("timeout", "greeting")
+    assert time.monotonic() - start < 3
+
+
+async def test_drip_within_deadline_passes(scripted: ScriptedFactory) -> None:
+    srv = scripted(drip(interval=0.001))
+    result = await run(srv, timeout=10)
+    assert result.status is Status.UP, result.error
+
+
+async def test_close_mid_line_is_disconnected(scripted: ScriptedFactory) -> None:
+    result = await run(scripted(close_mid_line()))
+    assert code(result) == ("disconnected", "greeting")
+
+
+async def test_rst_on_connect_is_disconnected(scripted: ScriptedFactory) -> None:
+    result = await run(scripted(reset_on_connect()))
+    assert code(result) in {("disconnected", "greeting"), ("connect_failed", "connect")}
+
+
+async def test_rst_mid_greeting_is_disconnected(scripted: ScriptedFactory) -> None:
+    result = await run(scripted(reset_mid_greeting()))
+    assert code(result) == ("disconnected", "greeting")
+    assert "reset" in (result.error.message if result.error else "")
+
+
+# --- protocol violations -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "scenario", [smtp_banner(), http_banner(), garbage(seed=1), garbage(seed=2)]
+)
+async def test_foreign_or_garbage_banner(scripted: ScriptedFactory, scenario: Any) -> None:
+    result = await run(scripted(scenario))
+    assert code(result) == ("protocol_violation", "greeting")
+
+
+async def test_ten_megabytes_without_crlf_stops_at_the_line_limit(
+    scripted: ScriptedFactory,
+) -> None:
+    result = await run(scripted(huge_line()))
+    assert code(result) == ("protocol_violation", "greeting")
+    assert "longer than" in (result.error.message if result.error else "")
+
+
+async def test_malformed_stat_answer(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(tls_script(certs, overrides={"STAT": b"+OK lots\r\n"}))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+        stat=True,
+    )
+    assert code(result) == ("protocol_violation", "stat")
+    assert srv.commands()[-1] == "QUIT"
+
+
+async def test_control_characters_are_escaped(scripted: ScriptedFactory) -> None:
+    result = await run(scripted(Pop3Script(greeting=b"+OK hi \x1b[31mred\x07 <a@b>\r\n")))
+    assert result.status is Status.UP
+    assert result.greeting is not None
+    assert "\x1b" not in result.greeting
+    assert "\\x1b" in result.greeting
+    assert all("\x1b" not in line.text for line in result.transcript)
+
+
+# --- -ERR answers ---------------------------------------------------------------------------
+
+
+async def test_err_greeting_is_service_unavailable(scripted: ScriptedFactory) -> None:
+    result = await run(scripted(Pop3Script(greeting=b"-ERR [SYS/TEMP] down for maintenance\r\n")))
+    assert code(result) == ("service_unavailable", "greeting")
+    assert "[SYS/TEMP] down for maintenance" in (result.error.message if result.error else "")
+
+
+async def test_err_quit_is_service_unavailable(scripted: ScriptedFactory) -> None:
+    result = await run(scripted(Pop3Script(quit_response=b"-ERR [SYS/PERM] cannot update\r\n")))
+    assert code(result) == ("service_unavailable", "quit")
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+async def test_stls_not_offered(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(tls_script(certs, capabilities=[b"USER", b"SASL PLAIN"]))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("tls_unavailable", "starttls")
+    assert srv.commands() == ["CAPA", "QUIT"]
+
+
+async def test_stls_refused(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(tls_script(certs, stls="refuse"))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("tls_unavailable", "starttls")
+    assert srv.commands() == ["CAPA", "STLS", "QUIT"]
+
+
+async def test_starttls_if_available_goes_on_in_plain_text_without_credentials(
+    scripted: ScriptedFactory,
+) -> None:
+    srv = scripted(Pop3Script(capabilities=[b"USER"]))
+    result = await run(srv, tls="starttls-if-available")
+    assert result.status is Status.UP
+    assert result.tls is None
+    refused = await run(
+        srv, tls="starttls-if-available", auth="user", user="alice", password_env="SCRIPTED_PW"
+    )
+    assert code(refused) == ("insecure_auth_refused", "auth")
+
+
+async def test_stls_injection_is_detected(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(tls_script(certs, stls="inject"))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("starttls_injection", "starttls")
+    assert srv.commands() == ["CAPA", "STLS"]
+
+
+async def test_post_tls_capabilities_replace_pre_tls_ones(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    script = tls_script(
+        certs,
+        capabilities=[b"STLS", b"SASL PLAIN", b"IMPLEMENTATION plaintext-side"],
+        capabilities_after_tls=[b"USER", b"SASL XOAUTH2", b"IMPLEMENTATION tls-side"],
+    )
+    srv = scripted(script)
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="sasl",
+        user="alice",
+        token_env="SCRIPTED_TOKEN",
+    )
+    assert result.status is Status.UP, result.error
+    assert result.capabilities == ["USER", "SASL XOAUTH2", "IMPLEMENTATION tls-side"]
+    assert result.auth_mechanism == "SASL XOAUTH2"
+    assert srv.commands()[:3] == ["CAPA", "STLS", "CAPA"]
+
+
+async def test_implicit_tls_against_a_tls10_server_is_refused(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.tls10_only)
+    result = await run(srv, tls="tls", ca_file=certs.ca_file)
+    assert code(result) == ("tls_failed", "tls")
+    assert "below 1.2" in (result.error.message if result.error else "")
+
+
+async def test_implicit_tls_against_plain_server_fails(scripted: ScriptedFactory) -> None:
+    srv = scripted(Pop3Script())
+    result = await run(srv, tls="tls")
+    assert code(result) == ("tls_failed", "tls")
+
+
+async def test_tls_if_available_falls_back_only_when_the_server_speaks_no_tls(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    plain = scripted(Pop3Script())
+    result = await run(plain, tls="tls-if-available")
+    assert result.status is Status.UP, result.error
+    assert result.tls is None
+    assert plain.connections == 2
+    assert any("falling back" in line.text for line in result.transcript)
+    # A TLS server with a bad certificate is not "no TLS": no fallback there.
+    expired = scripted(Pop3Script(), tls_context=certs.expired)
+    bad = await run(expired, tls="tls-if-available", ca_file=certs.ca_file)
+    assert code(bad) == ("cert_invalid", "tls")
+    assert expired.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("context_name", "reason"),
+    [
+        ("expired", "expired"),
+        ("not_yet_valid", "not yet valid"),
+        ("wrong_host", "mismatch"),
+        ("self_signed", "self-signed"),
+    ],
+)
+async def test_bad_certificates_are_cert_invalid(
+    scripted: ScriptedFactory, certs: CertBundle, context_name: str, reason: str
+) -> None:
+    srv = scripted(Pop3Script(tls_context=getattr(certs, context_name)))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("cert_invalid", "tls")
+    assert reason in (result.error.message if result.error else "")
+    assert "USER" not in srv.commands()
+
+
+async def test_self_signed_with_matching_pin_is_up(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.self_signed)
+    result = await run(srv, tls="tls", fingerprint=certs.self_signed_sha256)
+    assert result.status is Status.UP, result.error
+    assert result.tls is not None
+    assert result.tls.cert is not None
+    assert result.tls.cert.fingerprint_sha256 == certs.self_signed_sha256
+
+
+async def test_expiring_certificate_warns(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.expiring_soon)
+    result = await run(srv, tls="tls", ca_file=certs.ca_file, cert_warn_days=14)
+    assert result.status is Status.WARN
+    assert code(result) == ("cert_expiring", "tls")
+    assert result.tls is not None
+    assert result.tls.cert is not None
+    assert result.tls.cert.days_left == 5
+    quiet = await run(srv, tls="tls", ca_file=certs.ca_file, cert_warn_days=3)
+    assert quiet.status is Status.UP
+
+
+async def test_no_verify_accepts_an_expired_cert_but_says_so(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.expired)
+    result = await run(srv, tls="tls", verify=False)
+    assert result.status is Status.WARN
+    assert code(result) == ("cert_expiring", "tls")
+    assert result.tls is not None
+    assert result.tls.cert is not None
+    assert result.tls.cert.verified is False
+    assert result.tls.cert.days_left < 0
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+async def test_apop_without_timestamp_is_unsupported(scripted: ScriptedFactory) -> None:
+    srv = scripted(Pop3Script(greeting=b"+OK no timestamp here\r\n"))
+    result = await run(
+        srv, auth="apop", user="alice", password_env="SCRIPTED_PW", allow_plaintext_auth=True
+    )
+    assert code(result) == ("auth_unsupported", "auth")
+    assert "APOP" not in srv.commands()
+
+
+async def test_sasl_mechanism_not_offered(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(tls_script(certs, capabilities=[b"STLS", b"SASL PLAIN"]))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="sasl",
+        sasl_mechanism="CRAM-MD5",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("auth_unsupported", "auth")
+    assert "AUTH" not in srv.commands()
+
+
+async def test_plaintext_credentials_are_never_sent(scripted: ScriptedFactory) -> None:
+    for auth in ("user", "apop", "sasl"):
+        srv = scripted(Pop3Script())
+        result = await run(srv, auth=auth, user="alice", password_env="SCRIPTED_PW")
+        assert code(result) == ("insecure_auth_refused", "auth")
+        assert srv.commands() == ["CAPA", "QUIT"] if auth == "sasl" else ["QUIT"]
+
+
+@pytest.mark.parametrize(
+    ("auth", "extra"),
+    [
+        ("user", {"password_env": "SCRIPTED_PW"}),
+        ("apop", {"password_env": "SCRIPTED_PW"}),
+        ("sasl", {"password_env": "SCRIPTED_PW", "sasl_mechanism": "PLAIN"}),
+        ("sasl", {"password_env": "SCRIPTED_PW", "sasl_mechanism": "LOGIN"}),
+        ("sasl", {"password_env": "SCRIPTED_PW", "sasl_mechanism": "CRAM-MD5"}),
+        ("sasl", {"token_env": "SCRIPTED_TOKEN", "sasl_mechanism": "XOAUTH2"}),
+        ("sasl", {"token_env": "SCRIPTED_TOKEN", "sasl_mechanism": "OAUTHBEARER"}),
+    ],
+)
+async def test_every_auth_mode_over_stls(
+    scripted: ScriptedFactory, certs: CertBundle, auth: str, extra: dict[str, str]
+) -> None:
+    srv = scripted(tls_script(certs))
+    result = await run(
+        srv, tls="starttls", ca_file=certs.ca_file, auth=auth, user="alice", stat=True, **extra
+    )
+    assert result.status is Status.UP, result.error
+    assert result.mailbox is not None
+    assert (result.mailbox.messages, result.mailbox.octets) == (2, 320)
+
+
+@pytest.mark.parametrize(
+    ("auth", "extra"),
+    [
+        ("user", {"password_env": "SCRIPTED_WRONG"}),
+        ("sasl", {"password_env": "SCRIPTED_WRONG", "sasl_mechanism": "CRAM-MD5"}),
+        ("sasl", {"token_env": "SCRIPTED_WRONG", "sasl_mechanism": "XOAUTH2"}),
+        ("sasl", {"token_env": "SCRIPTED_WRONG", "sasl_mechanism": "OAUTHBEARER"}),
+    ],
+)
+async def test_rejected_credentials_are_auth_failed(
+    scripted: ScriptedFactory, certs: CertBundle, auth: str, extra: dict[str, str]
+) -> None:
+    srv = scripted(tls_script(certs))
+    result = await run(srv, tls="starttls", ca_file=certs.ca_file, auth=auth, user="alice", **extra)
+    assert code(result) == ("auth_failed", "auth")
+    assert srv.commands()[-1] == "QUIT"
+
+
+async def test_locked_mailbox(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(tls_script(certs, locked_users={"alice"}))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("mailbox_locked", "auth")
+
+
+async def test_sys_temp_at_login_is_service_unavailable(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(tls_script(certs, overrides={"PASS": b"-ERR [SYS/TEMP] try later\r\n"}))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("service_unavailable", "auth")
+
+
+async def test_unexpected_sasl_challenge_is_cancelled(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(tls_script(certs, overrides={"AUTH": b"+ c3VycHJpc2U=\r\n"}))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="sasl",
+        sasl_mechanism="PLAIN",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("auth_failed", "auth")
+    assert "*" in srv.commands()
+
+
+async def test_server_echoing_the_password_is_redacted(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(tls_script(certs, overrides={"PASS": b"-ERR wrong password wonderland\r\n"}))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("auth_failed", "auth")
+    assert "***" in (result.error.message if result.error else "")
+
+
+# --- thresholds --------------------------------------------------------------------------------
+
+
+async def test_slow_greeting_warns_then_downs(scripted: ScriptedFactory) -> None:
+    srv = scripted(Pop3Script(greeting_delay=0.3))
+    warn = await run(srv, warn_rtt_ms=100)
+    assert warn.status is Status.WARN
+    assert code(warn) == ("slow_response", "greeting")
+    assert warn.rtt_ms is not None
+    assert warn.rtt_ms >= 300
+    down = await run(srv, warn_rtt_ms=50, down_rtt_ms=100)
+    assert down.status is Status.DOWN
+    assert code(down) == ("slow_response", "greeting")
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "status"),
+    [
+        ({"warn_messages": 1}, Status.WARN),
+        ({"warn_messages": 2}, Status.UP),
+        ({"down_octets": 100}, Status.DOWN),
+        ({"warn_messages": 1, "down_messages": 5, "warn_octets": 1000}, Status.WARN),
+    ],
+)
+async def test_mailbox_thresholds(
+    scripted: ScriptedFactory, certs: CertBundle, thresholds: dict[str, int], status: Status
+) -> None:
+    srv = scripted(tls_script(certs))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+        stat=True,
+        **thresholds,
+    )
+    assert result.status is status
+    if status is not Status.UP:
+        assert code(result) == ("mailbox_threshold", "stat")
+
+
+async def test_allowed_plaintext_auth_does_log_in(scripted: ScriptedFactory) -> None:
+    srv = scripted(Pop3Script())
+    result = await run(
+        srv, auth="user", user="alice", password_env="SCRIPTED_PW", allow_plaintext_auth=True
+    )
+    assert result.status is Status.UP, result.error
+    assert "PASS ***" in [line.text for line in result.transcript]
+
+
+async def test_stls_against_a_tls10_server_is_refused_with_its_version(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(Pop3Script(tls_context=certs.tls10_only))
+    result = await run(
+        srv,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+    )
+    assert code(result) == ("tls_failed", "tls")
+    assert "only TLSv1" in (result.error.message if result.error else "")
+    # The diagnostic second connection sent no credential either.
+    assert "USER" not in srv.commands()
