@@ -55,6 +55,7 @@ class Pop3Session:
         self.stream = stream
         self.transcript = transcript
         self.conn = Pop3Connection(limits)
+        self._broken = False
 
     async def read_event(self) -> Event:
         """The next event from the server, reading as much as needed."""
@@ -77,12 +78,16 @@ class Pop3Session:
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
         """After an accepted STLS: refuse injected bytes, then hand over to TLS."""
         self.conn.start_tls()
-        await self.stream.start_tls(context, server_hostname)
+        try:
+            await self.stream.start_tls(context, server_hostname)
+        except BaseException:
+            self._broken = True  # half a handshake: nothing more can be said on it
+            raise
 
     @property
     def usable(self) -> bool:
         """Whether a polite QUIT can still be sent."""
-        return self.conn.can_quit
+        return not self._broken and self.conn.can_quit
 
 
 __all__ = ["ConnectionClosed", "Pop3Session", "render_event"]

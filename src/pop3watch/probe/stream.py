@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from contextlib import suppress
+from typing import cast
 
 from pop3watch.errors import StarttlsInjection
 
@@ -30,8 +32,8 @@ class StreamProtocol(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -105,7 +107,12 @@ class Stream:
         return protocol.take()
 
     def write(self, data: bytes) -> None:
-        self._transport.write(data)
+        if self._transport.is_closing():
+            raise ConnectionResetError("the connection is already closed")
+        try:
+            self._transport.write(data)
+        except RuntimeError as exc:  # uvloop: the handle is closed
+            raise ConnectionResetError("the connection is already closed") from exc
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
         """Upgrade to TLS in place. Raises StarttlsInjection if unread bytes are buffered."""
@@ -125,13 +132,19 @@ class Stream:
     async def aclose(self, grace_s: float = 1.0) -> None:
         """Orderly close (TLS close_notify included), aborted after ``grace_s``."""
         if not self._transport.is_closing():
-            self._transport.close()
+            with suppress(RuntimeError):
+                self._transport.close()
         try:
             async with asyncio.timeout(grace_s):
                 await asyncio.shield(self._protocol.closed)
         except TimeoutError:
-            self._transport.abort()
+            self.abort()
 
     def abort(self) -> None:
-        """Drop the connection at once (after a timeout or a protocol violation)."""
-        self._transport.abort()
+        """Drop the connection at once (after a timeout or a protocol violation).
+
+        Safe on a transport that is already gone: uvloop raises RuntimeError there (for
+        instance after a failed TLS handshake closed it).
+        """
+        with suppress(RuntimeError):
+            self._transport.abort()

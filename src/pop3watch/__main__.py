@@ -1,0 +1,5 @@
+"""``python -m pop3watch`` runs the command line."""
+
+from pop3watch.cli import main
+
+main()

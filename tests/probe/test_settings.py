@@ -1,0 +1,57 @@
+"""Check settings: strict, safe defaults, derived ports, clear refusals."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from pop3watch.probe.settings import CheckSettings
+
+
+def test_defaults_are_safe() -> None:
+    s = CheckSettings(host="mail.example.com")
+    assert s.effective_port == 110
+    assert s.verify is True
+    assert s.allow_plaintext_auth is False
+    assert s.timeout == 10
+    assert CheckSettings(host="x", tls="tls").effective_port == 995
+    assert CheckSettings(host="[2001:db8::1]").target == "[2001:db8::1]:110"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"bogus": 1}, "Extra inputs"),
+        ({"port": 0}, "greater than or equal to 1"),
+        ({"timeout": 901}, "less than or equal to 900"),
+        ({"tls": "ssl3"}, "Input should be"),
+        ({"fingerprint": "abc", "tls": "tls"}, "SHA-256"),
+        ({"ca_file": "/x.pem"}, "need a TLS mode"),
+        ({"user": "a\r\nDELE 1"}, "CR, LF"),
+        ({"warn_rtt_ms": 500, "down_rtt_ms": 100}, "must not exceed"),
+        ({"warn_messages": 5}, "need stat"),
+        ({"stat": True}, "needs an auth mode"),
+        ({"sasl_mechanism": "PLAIN"}, "needs auth: sasl"),
+        ({"auth": "sasl", "sasl_mechanism": "GSSAPI"}, "must be one of"),
+        ({"password_env": "A", "password_file": "/b"}, "at most one"),
+        ({"host": "a b"}, "not a host name"),
+    ],
+)
+def test_invalid_settings_are_refused(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        CheckSettings(**({"host": "mail.example.com"} | fields))
+
+
+def test_fingerprint_is_normalized() -> None:
+    pin = ":".join(["AB"] * 32)
+    assert CheckSettings(host="x", tls="tls", fingerprint=pin).fingerprint == "ab" * 32
+
+
+def test_missing_credentials_are_named() -> None:
+    assert CheckSettings(host="x", auth="user").missing_fields() == [
+        "user",
+        "password_env/password_file",
+    ]
+    token = CheckSettings(host="x", auth="sasl", sasl_mechanism="XOAUTH2", user="u")
+    assert token.missing_fields() == ["token_env/token_file/token_command"]
+    assert CheckSettings(host="x", auth="sasl", user="u", token_env="T").uses_token

@@ -1,0 +1,39 @@
+"""Transcripts: secrets scrubbed in every form, control characters escaped, size bounded."""
+
+from __future__ import annotations
+
+import base64
+
+from pop3watch.probe.transcript import MAX_LINES, Redactor, Transcript, escape
+
+
+def test_escape_removes_terminal_control() -> None:
+    assert escape("plain text") == "plain text"
+    assert escape("a\x1b[2Jb\x07c\x7f") == "a\\x1b[2Jb\\x07c\\x7f"
+    assert escape("tab\there") == "tab\\x09here"
+
+
+def test_redactor_scrubs_plain_and_base64_forms() -> None:
+    redact = Redactor()
+    redact.add("hunter22")
+    encoded = base64.b64encode(b"hunter22").decode()
+    assert redact(f"pw=hunter22 b64={encoded}") == "pw=*** b64=***"
+
+
+def test_redactor_prefers_the_longest_secret() -> None:
+    redact = Redactor()
+    redact.add("abc", "abcdef")
+    assert redact("xabcdefx") == "x***x"
+
+
+def test_transcript_is_bounded_and_redacted() -> None:
+    redact = Redactor()
+    redact.add("s3cret!")
+    transcript = Transcript(redact)
+    for i in range(MAX_LINES + 50):
+        transcript.server(f"line {i} s3cret! \x1b" + "x" * 1000)
+    lines = transcript.lines()
+    assert len(lines) == MAX_LINES + 1
+    assert "50 more lines dropped" in lines[-1].text
+    assert all("s3cret!" not in line.text and "\x1b" not in line.text for line in lines)
+    assert all(len(line.text) <= 303 for line in lines)

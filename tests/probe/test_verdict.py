@@ -1,0 +1,96 @@
+"""Grading a finished check against thresholds (pure, no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pop3watch.errors import AuthFailed, Phase
+from pop3watch.probe.result import CertInfo, MailboxInfo, Status
+from pop3watch.probe.verdict import Thresholds, grade
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def cert(days: float) -> CertInfo:
+    not_after = NOW + timedelta(days=days)
+    return CertInfo(
+        subject="CN=x",
+        issuer="CN=ca",
+        sans=[],
+        serial="1",
+        not_before=NOW - timedelta(days=300),
+        not_after=not_after,
+        days_left=int((not_after - NOW).total_seconds() // 86400),
+        fingerprint_sha256="0" * 64,
+        verified=True,
+    )
+
+
+def test_a_session_error_is_always_down_and_the_reason() -> None:
+    v = grade(
+        AuthFailed("no", phase=Phase.AUTH),
+        rtt_ms=9999,
+        thresholds=Thresholds(warn_rtt_ms=1),
+        now=NOW,
+    )
+    assert v.status is Status.DOWN
+    assert v.error is not None
+    assert (v.error.code, v.error.phase) == ("auth_failed", "auth")
+    assert v.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("rtt", "status", "code"),
+    [
+        (50.0, Status.UP, None),
+        (150.0, Status.WARN, "slow_response"),
+        (250.0, Status.DOWN, "slow_response"),
+    ],
+)
+def test_rtt_thresholds(rtt: float, status: Status, code: str | None) -> None:
+    v = grade(None, rtt_ms=rtt, thresholds=Thresholds(warn_rtt_ms=100, down_rtt_ms=200), now=NOW)
+    assert v.status is status
+    assert (v.error.code if v.error else None) == code
+
+
+@pytest.mark.parametrize(
+    ("days", "status"), [(30, Status.UP), (14.5, Status.UP), (13.9, Status.WARN), (-2, Status.WARN)]
+)
+def test_certificate_expiry_window(days: float, status: Status) -> None:
+    v = grade(None, rtt_ms=1, cert=cert(days), thresholds=Thresholds(cert_warn_days=14), now=NOW)
+    assert v.status is status
+    if status is Status.WARN:
+        assert v.error is not None
+        assert v.error.code == "cert_expiring"
+        assert ("expired" in v.error.message) is (days < 0)
+
+
+def test_down_threshold_wins_and_warnings_are_kept() -> None:
+    v = grade(
+        None,
+        rtt_ms=500,
+        cert=cert(3),
+        mailbox=MailboxInfo(messages=10, octets=5),
+        thresholds=Thresholds(down_rtt_ms=100, cert_warn_days=14, warn_messages=5),
+        now=NOW,
+    )
+    assert v.status is Status.DOWN
+    assert v.error is not None
+    assert v.error.code == "slow_response"
+    assert [w.code for w in v.warnings] == ["cert_expiring", "mailbox_threshold"]
+
+
+def test_mailbox_down_beats_mailbox_warn() -> None:
+    v = grade(
+        None,
+        rtt_ms=1,
+        mailbox=MailboxInfo(messages=10, octets=5000),
+        thresholds=Thresholds(warn_messages=5, down_messages=8, warn_octets=100),
+        now=NOW,
+    )
+    assert v.status is Status.DOWN
+    assert v.error is not None
+    assert "10 messages" in v.error.message
+    assert [w.code for w in v.warnings] == []
