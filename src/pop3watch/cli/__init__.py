@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from pop3watch.cli import service
 from pop3watch.cli.check import check
 from pop3watch.cli.render import EXIT_CONFIG
 
@@ -20,6 +21,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("check")(check)
+app.command("run")(service.run)
+app.command("validate")(service.validate)
+app.command("status")(service.status)
+app.command("history")(service.history)
+app.command("report")(service.report)
 
 
 @app.callback()

@@ -1,0 +1,66 @@
+"""Alembic, configured from code: upgrade to head and compare the schema with ``metadata``.
+
+Job: keep the database schema at the version this code expects. Rule: callers pass a
+synchronous ``Connection`` (use ``AsyncConnection.run_sync``) that is already inside a
+transaction; nothing here commits. The migration scripts ship inside the package, so no
+``alembic.ini`` and no working directory are needed.
+
+Two processes starting at once must not both create the tables: on PostgreSQL the upgrade
+holds a transaction-scoped advisory lock; on SQLite the caller's ``BEGIN IMMEDIATE`` already
+serialises writers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from pop3watch.storage.schema import metadata
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: Arbitrary constant naming pop3watch's migration lock among PostgreSQL advisory locks.
+_PG_MIGRATION_LOCK = 0x706F7033  # "pop3"
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic ``Config`` pointing at the packaged scripts (and at ``connection``)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships a revision
+        raise RuntimeError("no migration scripts found")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Migrate the database on ``connection`` to ``revision`` (a no-op when already there)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    if current_revision(connection) == head_revision() and revision == "head":
+        return
+    command.upgrade(alembic_config(connection), revision)
+
+
+def schema_differences(connection: Connection) -> list[Any]:
+    """What autogenerate would change to make the database match ``metadata`` ([] = same)."""
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))

@@ -1,0 +1,86 @@
+"""Migrations build the schema the code is written against, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from pop3watch.errors import StorageError
+from pop3watch.storage import Storage, normalize_url
+from pop3watch.storage.migrate import head_revision, schema_differences
+from tests.storage.helpers import make_monitors
+
+
+async def _inspect(url: str) -> tuple[list[object], str | None, set[str]]:
+    engine = create_async_engine(normalize_url(url))
+    try:
+        async with engine.connect() as conn:
+            diffs = await conn.run_sync(schema_differences)
+            revision = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+            tables = set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    return diffs, revision, tables
+
+
+async def test_connect_migrates_an_empty_database_to_head(db_url: str) -> None:
+    async with await Storage.connect(db_url) as store:
+        await store.ping()
+    diffs, revision, tables = await _inspect(db_url)
+    assert revision == head_revision()
+    assert {
+        "monitors",
+        "monitor_status",
+        "results",
+        "transitions",
+        "rollups_hourly",
+        "rollups_daily",
+        "meta",
+    } <= tables
+    assert diffs == []
+
+
+async def test_reconnecting_is_idempotent_and_keeps_data(db_url: str) -> None:
+    async with await Storage.connect(db_url) as store:
+        ids = await make_monitors(store, "a")
+    async with await Storage.connect(db_url) as again:
+        assert [m.id for m in await again.list_monitors()] == [ids["a"]]
+    async with await Storage.connect(db_url, migrate=False) as plain:
+        await plain.ping()
+    diffs, revision, _ = await _inspect(db_url)
+    assert (diffs, revision) == ([], head_revision())
+
+
+async def test_two_processes_migrating_at_once_both_succeed(db_url: str) -> None:
+    stores = await asyncio.gather(Storage.connect(db_url), Storage.connect(db_url))
+    for store in stores:
+        await store.ping()
+        await store.close()
+
+
+async def test_without_migrations_an_empty_database_is_refused(db_url: str) -> None:
+    with pytest.raises(StorageError, match="revision None"):
+        await Storage.connect(db_url, migrate=False)
+
+
+async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'p.db'}"
+    async with await Storage.connect(url) as store:
+        assert store.dialect == "sqlite"
+        engine = store._db.engine
+        async with engine.connect() as conn:
+            pragmas = {
+                name: await conn.scalar(sa.text(f"PRAGMA {name}"))
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+    assert pragmas == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "busy_timeout": 2000,
+        "foreign_keys": 1,
+    }
+    assert (tmp_path / "nested" / "dir" / "p.db").exists()
