@@ -29,6 +29,7 @@ from pop3watch.errors import (
     Pop3WatchError,
     ProtocolViolation,
     ServiceUnavailable,
+    TlsFailed,
     TlsUnavailable,
 )
 from pop3watch.pop3 import (
@@ -239,6 +240,12 @@ class _Pop3Check:
         assert self.stream is not None
         pinned = s.fingerprint is not None
         context = client_context(verify=s.verify, ca_file=s.ca_file, pinned=pinned)
+        if self.session is None and self.stream.buffered:
+            # Implicit TLS: a TLS server never speaks first; plain text here means the
+            # server does not speak TLS on this port.
+            if allow_fallback:
+                return False
+            raise TlsFailed("the server spoke plain text before the handshake: no TLS on this port")
         try:
             if self.session is not None:
                 await self.session.start_tls(context, self._server_hostname())

@@ -92,6 +92,11 @@ class Stream:
         obj = self._transport.get_extra_info("ssl_object")
         return obj if isinstance(obj, ssl.SSLObject) else None
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not read yet."""
+        return len(self._protocol.buffer)
+
     async def read(self) -> bytes:
         """Whatever has arrived (at least one byte), or ``b""`` once the peer closed.
 

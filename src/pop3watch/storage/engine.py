@@ -15,6 +15,7 @@ to upgrade a read lock (which SQLite refuses immediately with "database is locke
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from pop3watch.storage.stats import NearestRankAggregate
 
 #: Milliseconds SQLite waits for a lock before giving up with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 2000
@@ -47,6 +50,18 @@ _DRIVERS = {
 }
 
 DEFAULT_URL = "sqlite+aiosqlite:///data/pop3watch.db"
+
+#: Name of the nearest-rank p95 aggregate on SQLite (``percentile_disc`` on PostgreSQL).
+SQLITE_P95 = "pop3watch_p95"
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """``sqlite3.Connection`` with our aggregate; built in aiosqlite's own thread."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # typeshed types aggregates as int -> int; ours is float -> float | None.
+        self.create_aggregate(SQLITE_P95, 1, NearestRankAggregate)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +132,7 @@ def create_database(url: str | URL) -> Database:
     if dialect == "sqlite":
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"factory": _SQLiteConnection}
     else:
         kwargs["pool_pre_ping"] = True  # survive a PostgreSQL restart without an error
         kwargs["connect_args"] = _pg_connect_args(parsed)

@@ -9,7 +9,9 @@ Layout, and why:
   monitor can never be confused in alerts and reports. Rows are soft-deleted, history stays.
 - ``monitor_status`` is one row per monitor, updated by compare-and-swap on ``version``.
 - ``results`` is the big raw table: indexed by (monitor_id, started_at) for per-monitor
-  history and by started_at alone for the rollup and purge range scans.
+  history, extended with status, maintenance and rtt_ms so the aggregating scans (rollups,
+  the not yet rolled-up part of reports) read the index only; and by started_at alone for
+  skipping empty stretches and for purging.
 - ``transitions`` is append-only and doubles as the alert outbox; a partial index holds only
   undelivered alerts, so polling the outbox stays cheap however long the history grows.
 - ``rollups_hourly`` / ``rollups_daily`` keep per-bucket aggregates forever; their primary key
@@ -109,7 +111,16 @@ results = Table(
     Column("node", String(128), nullable=True),
     Column("transcript", Text, nullable=True),
     CheckConstraint("status IN ('up', 'warn', 'down')", name="status"),
-    Index("ix_results_monitor_id_started_at", "monitor_id", "started_at"),
+    # (monitor_id, started_at) plus the columns rollups and reports aggregate: those scans
+    # read the index alone and never touch the table rows (transcripts, messages).
+    Index(
+        "ix_results_monitor_time_covering",
+        "monitor_id",
+        "started_at",
+        "status",
+        "maintenance",
+        "rtt_ms",
+    ),
     Index("ix_results_started_at", "started_at"),
 )
 

@@ -28,6 +28,25 @@ def nearest_rank(sorted_values: Sequence[float], percent: int = P95) -> float | 
     return sorted_values[max(rank, 1) - 1]
 
 
+class NearestRankAggregate:
+    """SQLite aggregate ``pop3watch_p95(x)``: the nearest-rank p95 of the non-NULL values.
+
+    SQLite has no percentile function; PostgreSQL's ``percentile_disc(0.95)`` computes the
+    same thing. Registered on every SQLite connection by ``engine``.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def step(self, value: float | None) -> None:
+        if value is not None:
+            self.values.append(value)
+
+    def finalize(self) -> float | None:
+        self.values.sort()
+        return nearest_rank(self.values)
+
+
 def scores_rtt(status: str) -> bool:
     return status != "down"
 

@@ -94,7 +94,11 @@ def upgrade() -> None:
         _monitor_fk("results"),
         sa.CheckConstraint("status IN ('up', 'warn', 'down')", name="ck_results_status"),
     )
-    op.create_index("ix_results_monitor_id_started_at", "results", ["monitor_id", "started_at"])
+    op.create_index(
+        "ix_results_monitor_time_covering",
+        "results",
+        ["monitor_id", "started_at", "status", "maintenance", "rtt_ms"],
+    )
     op.create_index("ix_results_started_at", "results", ["started_at"])
     op.create_table(
         "transitions",
@@ -154,7 +158,7 @@ def downgrade() -> None:
     op.drop_index("ix_transitions_monitor_id_at", table_name="transitions")
     op.drop_table("transitions")
     op.drop_index("ix_results_started_at", table_name="results")
-    op.drop_index("ix_results_monitor_id_started_at", table_name="results")
+    op.drop_index("ix_results_monitor_time_covering", table_name="results")
     op.drop_table("results")
     op.drop_table("monitor_status")
     op.drop_table("monitors")
