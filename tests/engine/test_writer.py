@@ -113,3 +113,21 @@ async def test_close_reports_what_could_not_be_written() -> None:
     writer.submit(result=result(1, 1))
     assert await writer.close(grace_s=0.2) == 1
     assert sink.attempts >= 1
+
+
+async def test_an_unexpected_error_keeps_the_batch(caplog: pytest.LogCaptureFixture) -> None:
+    class BuggySink(FlakySink):
+        async def write_batch(self, batch: WriteBatch) -> BatchOutcome:
+            if not self.batches and self.attempts == 0:
+                self.attempts += 1
+                raise ValueError("bug")
+            return await super().write_batch(batch)
+
+    sink = BuggySink()
+    writer = ResultWriter(sink)
+    writer.submit(result=result(1, 1), transition=transition(1))
+    assert not await writer.flush()
+    assert "failed unexpectedly" in caplog.text
+    assert await writer.flush()
+    assert [r.rtt_ms for r in sink.batches[0].results] == [1.0]
+    assert sink.batches[0].transitions == [transition(1)]

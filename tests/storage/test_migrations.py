@@ -84,3 +84,16 @@ async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> No
         "foreign_keys": 1,
     }
     assert (tmp_path / "nested" / "dir" / "p.db").exists()
+
+
+async def test_relative_sqlite_path_is_pinned_at_connect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with await Storage.connect("sqlite:///rel/p.db") as store:
+        assert store.safe_url == f"sqlite+aiosqlite:///{tmp_path / 'rel' / 'p.db'}"
+        await make_monitors(store, "a")
+        monkeypatch.chdir("/")
+        await store.close()  # new connections after the chdir find the same file
+        assert [m.name for m in await store.list_monitors()] == ["a"]
+    assert not Path("/rel").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -209,3 +210,17 @@ async def test_purge_works_in_chunks(storage: Storage, monkeypatch: pytest.Monke
     await storage.write_batch(WriteBatch(rows, [], []))
     assert await storage.purge_results(start + timedelta(minutes=22)) == 22
     assert len(await storage.results(a)) == 8
+
+
+async def test_concurrent_rollups_agree(db_url: str) -> None:
+    stores = [await Storage.connect(db_url) for _ in range(3)]
+    try:
+        a = (await make_monitors(stores[0], "a"))["a"]
+        await stores[0].write_batch(WriteBatch(hand_data(a), [], []))
+        await asyncio.gather(*(s.rollup(ts("2025-03-02 00:05")) for s in stores))
+        assert [h.count for h in await stores[0].rollups(a)] == [7, 20, 1]
+        assert [d.count for d in await stores[0].rollups(a, daily=True)] == [28]
+        assert await stores[0].rollup_watermark() == ts("2025-03-02 00:00")
+    finally:
+        for store in stores:
+            await store.close()

@@ -79,14 +79,17 @@ def run(config: ConfigOption = DEFAULT_CONFIG, data_dir: DataDirOption = None) -
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    async def main() -> None:
+    async def main() -> bool:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await Service(loaded, data_dir=data_dir).run(stop)
+        service = Service(loaded, data_dir=data_dir)
+        await service.run(stop)
+        return service.failed
 
-    aio.run(main())
+    if aio.run(main()):
+        raise typer.Exit(1)
 
 
 @contextmanager

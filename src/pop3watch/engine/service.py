@@ -51,6 +51,7 @@ class Service:
         self.engine: Engine | None = None
         self.writer: ResultWriter | None = None
         self.ready = asyncio.Event()
+        self.failed = False
 
     async def _open_storage(self, stop: asyncio.Event) -> Storage | None:
         """Connect (and migrate), retrying while the database is unreachable."""
@@ -133,7 +134,15 @@ class Service:
             asyncio.create_task(self._housekeeping(storage), name="housekeeping"),
         ]
         self.ready.set()
-        await stop.wait()
+        stopped = asyncio.create_task(stop.wait(), name="stop")
+        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopped}:
+            # A core task ended on its own: that is a bug; stop rather than run headless.
+            log.critical(
+                "%s stopped unexpectedly: %r; shutting down", task.get_name(), task.exception()
+            )
+            self.failed = True
+        stopped.cancel()
         log.info("stopping: no new checks; %d in flight", engine.scheduler.in_flight)
         cancelled = await engine.scheduler.drain(self.settings.shutdown_grace_s)
         if cancelled:

@@ -142,6 +142,13 @@ class ResultWriter:
                     )
                 self._healthy = False
                 return False
+            except Exception:
+                # A bug, not an outage: keep the data, say it loudly, retry with backoff.
+                self._give_back(batch)
+                self.stats.failed_attempts += 1
+                log.exception("writing a batch failed unexpectedly; keeping it buffered")
+                self._healthy = False
+                return False
             if not self._healthy:
                 log.warning(
                     "database is back; writing %d buffered items",

@@ -131,7 +131,9 @@ def create_database(url: str | URL) -> Database:
     kwargs: dict[str, Any] = {}
     if dialect == "sqlite":
         if path is not None:
+            path = path.absolute()  # immune to a later chdir of the process
             path.parent.mkdir(parents=True, exist_ok=True)
+            parsed = parsed.set(database=str(path))
         kwargs["connect_args"] = {"factory": _SQLiteConnection}
     else:
         kwargs["pool_pre_ping"] = True  # survive a PostgreSQL restart without an error
@@ -140,7 +142,7 @@ def create_database(url: str | URL) -> Database:
     if dialect == "sqlite":
         _install_sqlite_hooks(engine)
     write = engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-    return Database(engine, write, parsed, dialect, path.absolute() if path else None)
+    return Database(engine, write, parsed, dialect, path)
 
 
 def _pg_connect_args(url: URL) -> dict[str, Any]:

@@ -64,7 +64,8 @@ class StatusUpdate:
     """Compare-and-swap of one monitor's status.
 
     Written only where the stored version equals ``expected_version`` (0: no row yet, insert);
-    ``status.version`` must be ``expected_version + 1``.
+    ``status.version`` must be greater than ``expected_version`` (usually by one; more
+    when a buffered writer coalesced several updates).
     """
 
     monitor_id: int

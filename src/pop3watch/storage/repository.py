@@ -80,11 +80,13 @@ class Storage:
             db = create_database(parsed)
         storage = cls(db)
         try:
-            async with storage._errors("opening the database"), db.write_engine.begin() as conn:
+            async with storage._errors("opening the database"):
                 if migrate:
-                    await conn.run_sync(upgrade)
+                    async with db.write_engine.begin() as conn:
+                        await conn.run_sync(upgrade)
                 else:
-                    storage._require_head(await conn.run_sync(current_revision))
+                    async with db.engine.connect() as conn:
+                        storage._require_head(await conn.run_sync(current_revision))
             storage._file_id = storage._stat_file()
         except BaseException:
             await db.engine.dispose()
@@ -99,7 +101,7 @@ class Storage:
             )
 
     async def close(self) -> None:
-        """Close every pooled connection; the object is unusable afterwards."""
+        """Close every pooled connection (at shutdown; a later call would reconnect)."""
         await self._db.engine.dispose()
 
     async def __aenter__(self) -> Storage:
@@ -201,6 +203,8 @@ class Storage:
         ``writes`` for the compare-and-swap rule behind ``BatchOutcome.conflicts``.
         """
         result_rows, transition_rows = writes.prepare(batch)
+        if not (result_rows or transition_rows or batch.statuses):
+            return BatchOutcome(results_written=0, transitions_written=0, conflicts=[])
         async with self._errors("writing a batch"), self._db.write_engine.begin() as conn:
             return await writes.write(conn, self.dialect, batch, result_rows, transition_rows)
 

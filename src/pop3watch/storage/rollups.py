@@ -48,18 +48,23 @@ async def read_watermark(conn: AsyncConnection) -> datetime | None:
 async def write_watermark(
     conn: AsyncConnection, dialect: str, value: datetime | None, *, forward_only: bool = True
 ) -> None:
-    """Store the watermark; with ``forward_only`` an older value never replaces a newer."""
+    """Store the watermark; with ``forward_only`` an older value never replaces a newer.
+
+    The comparison happens inside the upsert, so two concurrent runners cannot move it
+    back (fixed-width UTC ISO text sorts like the instants it names).
+    """
     if value is None:
         await conn.execute(meta.delete().where(meta.c.key == WATERMARK_KEY))
         return
-    if forward_only:
-        current = await read_watermark(conn)
-        if current is not None and current >= value:
-            return
-    stmt = dml.upsert(dialect, meta, ["key"]).values(
-        key=WATERMARK_KEY, value=as_utc(value).isoformat()
+    text = as_utc(value).isoformat(timespec="microseconds")
+    stmt = dml.insert(dialect, meta).values(key=WATERMARK_KEY, value=text)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"value": stmt.excluded.value},
+            where=(meta.c.value < stmt.excluded.value) if forward_only else None,
+        )
     )
-    await conn.execute(stmt)
 
 
 async def rollup(db: Database, now: datetime) -> int:
@@ -132,13 +137,16 @@ async def _roll_day(
             if started_at >= hours_from:
                 hour = floor_hour(started_at)
                 hourly[(monitor_id, hour)].add(status, rtt_ms, bool(maintenance))
+        # Sorted by key: concurrent runners then lock rows in the same order (no deadlock).
         hourly_rows = [
-            {"monitor_id": m, "bucket": hour, **b.columns()}
-            for (m, hour), b in hourly.items()
-            if b.count
+            {"monitor_id": m, "bucket": hour, **hourly[(m, hour)].columns()}
+            for m, hour in sorted(hourly)
+            if hourly[(m, hour)].count
         ]
         daily_rows = [
-            {"monitor_id": m, "bucket": day, **b.columns()} for m, b in daily.items() if b.count
+            {"monitor_id": m, "bucket": day, **daily[m].columns()}
+            for m in sorted(daily)
+            if daily[m].count
         ]
         async with db.write_engine.begin() as conn:
             written += await _upsert(conn, db.dialect, rollups_hourly, hourly_rows)

@@ -1,0 +1,92 @@
+"""The database is locked for a while: the service keeps checking, buffers, says so in its
+log, and writes everything once the lock is gone (nothing lost, nothing doubled)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from pop3watch.config import parse_config
+from pop3watch.engine.service import Service
+from pop3watch.storage import Storage
+from tests.fixtures.scripted import Pop3Script, ScriptedFactory
+
+
+async def test_locked_sqlite_is_survived(
+    tmp_path: Path, scripted: ScriptedFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING")
+    srv = scripted(Pop3Script())
+    db = tmp_path / "pop3watch.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    monitors = "\n".join(f"  - {{name: m{i}, host: 127.0.0.1, port: {srv.port}}}" for i in range(3))
+    config = parse_config(
+        f'service: {{database_url: "{url}", flush_interval_s: 0.1, shutdown_grace_s: 5}}\n'
+        "defaults: {interval_up: 1, timeout: 1}\n"
+        f"monitors:\n{monitors}\n"
+    )
+    stop = asyncio.Event()
+    service = Service(config)
+    task = asyncio.create_task(service.run(stop))
+    await asyncio.wait_for(service.ready.wait(), 30)
+    assert service.engine is not None
+    assert service.writer is not None
+    await asyncio.sleep(1.5)
+
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        conn = sqlite3.connect(db, isolation_level=None, timeout=10)
+        try:
+            conn.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            release.wait(30)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 10)
+        started_before = service.engine.scheduler.stats.started
+        for _ in range(100):  # wait until a write attempt has failed
+            if not service.writer.healthy:
+                break
+            await asyncio.sleep(0.1)
+        assert not service.writer.healthy
+        await asyncio.sleep(3)
+        # Checks went on while the database was locked.
+        assert service.engine.scheduler.stats.started >= started_before + 6
+        assert service.writer.buffered > 0
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join, 10)
+
+    for _ in range(200):
+        if service.writer.healthy and service.writer.buffered == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert service.writer.healthy
+    stop.set()
+    await asyncio.wait_for(task, 30)
+
+    assert "database unavailable" in caplog.text
+    assert "database is back" in caplog.text
+    finished = service.engine.scheduler.stats.finished
+    assert service.writer.stats.dropped_results == 0
+    storage = await Storage.connect(url, migrate=False)
+    try:
+        stored = 0
+        for monitor in await storage.list_monitors():
+            results = await storage.results(monitor.id)
+            stored += len(results)
+            assert len({r.started_at for r in results}) == len(results)  # nothing doubled
+    finally:
+        await storage.close()
+    assert stored == finished
