@@ -75,6 +75,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def login(srv: ScriptedServer, certs: CertBundle, **kw: Any) -> CheckResult:
+    """A check that logs in over STLS as alice (USER/PASS unless ``kw`` says otherwise)."""
+    base: dict[str, Any] = {
+        "tls": "starttls",
+        "ca_file": certs.ca_file,
+        "auth": "user",
+        "user": "alice",
+        "password_env": "SCRIPTED_PW",
+    }
+    return await run(srv, **(base | kw))
+
+
 def tls_script(certs: CertBundle, **kw: Any) -> Pop3Script:
     return Pop3Script(tls_context=certs.good, **kw)
 
@@ -165,15 +177,7 @@ async def test_ten_megabytes_without_crlf_stops_at_the_line_limit(
 
 async def test_malformed_stat_answer(scripted: ScriptedFactory, certs: CertBundle) -> None:
     srv = scripted(tls_script(certs, overrides={"STAT": b"+OK lots\r\n"}))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-        stat=True,
-    )
+    result = await login(srv, certs, stat=True)
     assert code(result) == ("protocol_violation", "stat")
     assert srv.commands()[-1] == "QUIT"
 
@@ -206,28 +210,14 @@ async def test_err_quit_is_service_unavailable(scripted: ScriptedFactory) -> Non
 
 async def test_stls_not_offered(scripted: ScriptedFactory, certs: CertBundle) -> None:
     srv = scripted(tls_script(certs, capabilities=[b"USER", b"SASL PLAIN"]))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("tls_unavailable", "starttls")
     assert srv.commands() == ["CAPA", "QUIT"]
 
 
 async def test_stls_refused(scripted: ScriptedFactory, certs: CertBundle) -> None:
     srv = scripted(tls_script(certs, stls="refuse"))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("tls_unavailable", "starttls")
     assert srv.commands() == ["CAPA", "STLS", "QUIT"]
 
@@ -247,14 +237,7 @@ async def test_starttls_if_available_goes_on_in_plain_text_without_credentials(
 
 async def test_stls_injection_is_detected(scripted: ScriptedFactory, certs: CertBundle) -> None:
     srv = scripted(tls_script(certs, stls="inject"))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("starttls_injection", "starttls")
     assert srv.commands() == ["CAPA", "STLS"]
 
@@ -268,14 +251,7 @@ async def test_post_tls_capabilities_replace_pre_tls_ones(
         capabilities_after_tls=[b"USER", b"SASL XOAUTH2", b"IMPLEMENTATION tls-side"],
     )
     srv = scripted(script)
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="sasl",
-        user="alice",
-        token_env="SCRIPTED_TOKEN",
-    )
+    result = await login(srv, certs, auth="sasl", password_env=None, token_env="SCRIPTED_TOKEN")
     assert result.status is Status.UP, result.error
     assert result.capabilities == ["USER", "SASL XOAUTH2", "IMPLEMENTATION tls-side"]
     assert result.auth_mechanism == "SASL XOAUTH2"
@@ -326,14 +302,7 @@ async def test_bad_certificates_are_cert_invalid(
     scripted: ScriptedFactory, certs: CertBundle, context_name: str, reason: str
 ) -> None:
     srv = scripted(Pop3Script(tls_context=getattr(certs, context_name)))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("cert_invalid", "tls")
     assert reason in (result.error.message if result.error else "")
     assert "USER" not in srv.commands()
@@ -389,15 +358,7 @@ async def test_apop_without_timestamp_is_unsupported(scripted: ScriptedFactory) 
 
 async def test_sasl_mechanism_not_offered(scripted: ScriptedFactory, certs: CertBundle) -> None:
     srv = scripted(tls_script(certs, capabilities=[b"STLS", b"SASL PLAIN"]))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="sasl",
-        sasl_mechanism="CRAM-MD5",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="CRAM-MD5")
     assert code(result) == ("auth_unsupported", "auth")
     assert "AUTH" not in srv.commands()
 
@@ -447,21 +408,14 @@ async def test_rejected_credentials_are_auth_failed(
     scripted: ScriptedFactory, certs: CertBundle, auth: str, extra: dict[str, str]
 ) -> None:
     srv = scripted(tls_script(certs))
-    result = await run(srv, tls="starttls", ca_file=certs.ca_file, auth=auth, user="alice", **extra)
+    result = await login(srv, certs, auth=auth, **extra)
     assert code(result) == ("auth_failed", "auth")
     assert srv.commands()[-1] == "QUIT"
 
 
 async def test_locked_mailbox(scripted: ScriptedFactory, certs: CertBundle) -> None:
     srv = scripted(tls_script(certs, locked_users={"alice"}))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("mailbox_locked", "auth")
 
 
@@ -469,14 +423,7 @@ async def test_sys_temp_at_login_is_service_unavailable(
     scripted: ScriptedFactory, certs: CertBundle
 ) -> None:
     srv = scripted(tls_script(certs, overrides={"PASS": b"-ERR [SYS/TEMP] try later\r\n"}))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("service_unavailable", "auth")
 
 
@@ -484,15 +431,7 @@ async def test_unexpected_sasl_challenge_is_cancelled(
     scripted: ScriptedFactory, certs: CertBundle
 ) -> None:
     srv = scripted(tls_script(certs, overrides={"AUTH": b"+ c3VycHJpc2U=\r\n"}))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="sasl",
-        sasl_mechanism="PLAIN",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="PLAIN")
     assert code(result) == ("auth_failed", "auth")
     assert "*" in srv.commands()
 
@@ -501,14 +440,7 @@ async def test_server_echoing_the_password_is_redacted(
     scripted: ScriptedFactory, certs: CertBundle
 ) -> None:
     srv = scripted(tls_script(certs, overrides={"PASS": b"-ERR wrong password wonderland\r\n"}))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("auth_failed", "auth")
     assert "***" in (result.error.message if result.error else "")
 
@@ -541,16 +473,7 @@ async def test_mailbox_thresholds(
     scripted: ScriptedFactory, certs: CertBundle, thresholds: dict[str, int], status: Status
 ) -> None:
     srv = scripted(tls_script(certs))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-        stat=True,
-        **thresholds,
-    )
+    result = await login(srv, certs, stat=True, **thresholds)
     assert result.status is status
     if status is not Status.UP:
         assert code(result) == ("mailbox_threshold", "stat")
@@ -569,14 +492,7 @@ async def test_stls_against_a_tls10_server_is_refused_with_its_version(
     scripted: ScriptedFactory, certs: CertBundle
 ) -> None:
     srv = scripted(Pop3Script(tls_context=certs.tls10_only))
-    result = await run(
-        srv,
-        tls="starttls",
-        ca_file=certs.ca_file,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-    )
+    result = await login(srv, certs)
     assert code(result) == ("tls_failed", "tls")
     assert "only TLSv1" in (result.error.message if result.error else "")
     # The diagnostic second connection sent no credential either.
