@@ -90,3 +90,23 @@ async def test_locked_sqlite_is_survived(
     finally:
         await storage.close()
     assert stored == finished
+
+
+async def test_unreachable_database_at_start_is_retried_and_stop_still_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("ERROR")
+    config = parse_config(
+        'service: {database_url: "postgresql+asyncpg://u:hunter2@127.0.0.1:1/x"}\n'
+        "monitors:\n  - {name: a, host: 127.0.0.1}\n"
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(Service(config).run(stop))
+    for _ in range(100):
+        if "unavailable" in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert "retrying in" in caplog.text
+    assert "hunter2" not in caplog.text

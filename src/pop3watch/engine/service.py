@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from pop3watch.config import Pop3WatchConfig
 from pop3watch.engine.engine import Engine, ProbeRunner
@@ -24,6 +26,7 @@ from pop3watch.probe.registry import run_probe
 from pop3watch.storage import MonitorRecord, Storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROLLUP_EVERY_S = 300.0
 PURGE_EVERY_S = 3600.0
@@ -53,19 +56,17 @@ class Service:
         self.ready = asyncio.Event()
         self.failed = False
 
-    async def _open_storage(self, stop: asyncio.Event) -> Storage | None:
-        """Connect (and migrate), retrying while the database is unreachable."""
+    async def _retrying(
+        self, stop: asyncio.Event, what: str, attempt: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """``attempt()`` until it stops raising StorageError (backing off to 30 s), or
+        None once ``stop`` is set: the database may come up after the service."""
         delay = 1.0
         while not stop.is_set():
             try:
-                return await Storage.connect(self.database_url)
+                return await attempt()
             except StorageError as exc:
-                log.error(
-                    "database %s unavailable: %s; retrying in %.0f s",
-                    self.display_url,
-                    exc.message,
-                    delay,
-                )
+                log.error("%s: %s; retrying in %.0f s", what, exc.message, delay)
             with suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await stop.wait()
@@ -74,7 +75,11 @@ class Service:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully."""
-        storage = await self._open_storage(stop)
+        storage = await self._retrying(
+            stop,
+            f"database {self.display_url} unavailable",
+            lambda: Storage.connect(self.database_url),
+        )
         if storage is None:
             return
         try:
@@ -103,21 +108,9 @@ class Service:
         return engine
 
     async def _run(self, storage: Storage, stop: asyncio.Event) -> None:
-        engine: Engine | None = None
-        delay = 1.0
-        while engine is None and not stop.is_set():
-            try:
-                engine = await self._setup(storage)
-            except StorageError as exc:
-                log.error(
-                    "cannot load monitors from the database: %s; retrying in %.0f s",
-                    exc.message,
-                    delay,
-                )
-                with suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await stop.wait()
-                delay = min(delay * 2, CONNECT_RETRY_MAX_S)
+        engine = await self._retrying(
+            stop, "cannot load monitors from the database", lambda: self._setup(storage)
+        )
         if engine is None:
             return
         assert self.writer is not None
