@@ -73,20 +73,12 @@ class Database:
     write_engine: AsyncEngine
     url: URL
     dialect: str  # "sqlite" | "postgresql"
-    #: SQLite only: the database file, checked before each operation (see ``file_gone``).
+    #: SQLite only: the absolute path of the database file.
     sqlite_path: Path | None
 
     @property
     def safe_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
-
-    def file_gone(self) -> bool:
-        """True when the SQLite file was deleted under us.
-
-        Pooled connections keep writing into the unlinked file and nothing fails, so the
-        data would silently vanish; checking costs one ``stat``.
-        """
-        return self.sqlite_path is not None and not self.sqlite_path.exists()
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -174,6 +166,8 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE"):
+            raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 

@@ -52,12 +52,37 @@ def current_revision(connection: Connection) -> str | None:
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
-    """Migrate the database on ``connection`` to ``revision`` (a no-op when already there)."""
+    """Migrate the database on ``connection`` to ``revision`` (a no-op when already there).
+
+    On SQLite, run it between ``sqlite_foreign_keys(conn, False)`` and ``(conn, True)``
+    (outside the transaction): batch migrations rebuild a table by copying it and dropping
+    the old one, and with foreign keys on, dropping ``monitors`` would cascade-delete every
+    result. The keys are checked before the transaction commits instead.
+    """
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
     if current_revision(connection) == head_revision() and revision == "head":
         return
     command.upgrade(alembic_config(connection), revision)
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"a migration left {len(broken)} broken foreign keys: {broken[:5]}")
+
+
+def sqlite_foreign_keys(connection: Connection, enabled: bool) -> None:
+    """Switch SQLite foreign keys on ``connection``, which must not be in a transaction.
+
+    Goes through the DBAPI cursor: a ``Connection.execute`` would begin a transaction
+    first, and inside one SQLite silently ignores this pragma.
+    """
+    if connection.in_transaction():
+        raise RuntimeError("PRAGMA foreign_keys has no effect inside a transaction")
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys = {'ON' if enabled else 'OFF'}")
+    finally:
+        cursor.close()
 
 
 def schema_differences(connection: Connection) -> list[Any]:

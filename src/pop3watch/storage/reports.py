@@ -29,13 +29,24 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, case, func, null, select
+from sqlalchemy import (
+    Double,
+    Select,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from pop3watch.model import MonitorState
 from pop3watch.storage.engine import SQLITE_P95
-from pop3watch.storage.periods import Range, plan
+from pop3watch.storage.periods import PeriodPlan, Range, plan
 from pop3watch.storage.records import ReportRow
 from pop3watch.storage.rollups import read_watermark
 from pop3watch.storage.schema import monitors, results, rollups_daily, rollups_hourly, transitions
@@ -50,6 +61,11 @@ def chunks(ids: Sequence[int], size: int = ID_CHUNK) -> Iterable[list[int]]:
         yield list(ids[i : i + size])
 
 
+#: The bound list of monitor ids every query of a report shares (bound once per chunk).
+IDS: BindParameter[int] = bindparam("monitor_ids", expanding=True)
+_COLUMNS = ("checks", "failures", "warnings", "rtt_count", "rtt_sum", "rtt_min", "rtt_max")
+
+
 async def totals(
     conn: AsyncConnection,
     monitor_ids: Sequence[int],
@@ -58,38 +74,57 @@ async def totals(
     *,
     with_p95: bool,
 ) -> dict[int, Totals]:
-    """Per-monitor sums over ``[since, until)`` from rollups and raw results."""
+    """Per-monitor sums over ``[since, until)`` from rollups and raw results.
+
+    One statement per chunk of monitors: a ``UNION ALL`` of one aggregate per part of the
+    plan (one per range: an OR of ranges would defeat the (monitor_id, bucket) seek),
+    summed again per monitor, so the database returns one row per monitor.
+    """
     parts = plan(since, until, await read_watermark(conn))
-    dialect = conn.dialect.name
+    query = totals_query(conn.dialect.name, parts, with_p95=with_p95)
     found: dict[int, Totals] = {m: Totals() for m in monitor_ids}
+    if query is None:
+        return found
     for ids in chunks(monitor_ids):
-        # One query per range: an OR of ranges would defeat the (monitor_id, bucket) seek.
-        queries: list[Select[Any]] = [
-            *(_rollup_query(rollups_daily, ids, span) for span in parts.daily),
-            *(_rollup_query(rollups_hourly, ids, span) for span in parts.hourly),
-            *(_raw_query(dialect, ids, span, with_p95=with_p95) for span in parts.raw),
-        ]
-        for query in queries:
-            for monitor_id, *values in await conn.execute(query):
-                found[monitor_id].merge(*values)
+        for monitor_id, *values in await conn.execute(query, {"monitor_ids": ids}):
+            found[monitor_id].merge(*values)
     return found
 
 
-def _rollup_query(table: Table, ids: list[int], span: Range) -> Select[Any]:
+def totals_query(dialect: str, parts: PeriodPlan, *, with_p95: bool) -> Select[Any] | None:
+    """The statement behind ``totals`` (None for an empty period); binds ``IDS``."""
+    selects: list[Select[Any]] = [
+        *(_rollup_query(rollups_daily, span) for span in parts.daily),
+        *(_rollup_query(rollups_hourly, span) for span in parts.hourly),
+        *(_raw_query(dialect, span, with_p95=with_p95) for span in parts.raw),
+    ]
+    if not selects:
+        return None
+    both = union_all(*selects).subquery()
+    return select(
+        both.c.monitor_id,
+        *(func.sum(both.c[name]) for name in _COLUMNS[:5]),
+        func.min(both.c.rtt_min),
+        func.max(both.c.rtt_max),
+        func.sum(both.c.p95_weighted),
+    ).group_by(both.c.monitor_id)
+
+
+def _rollup_query(table: Table, span: Range) -> Select[Any]:
     c = table.c
     return (
         select(
             c.monitor_id,
-            func.sum(c.count),
-            func.sum(c.failures),
-            func.sum(c.warnings),
-            func.sum(c.rtt_count),
-            func.sum(c.rtt_sum),
-            func.min(c.rtt_min),
-            func.max(c.rtt_max),
-            func.sum(c.rtt_p95 * c.rtt_count),
+            func.sum(c.count).label("checks"),
+            func.sum(c.failures).label("failures"),
+            func.sum(c.warnings).label("warnings"),
+            func.sum(c.rtt_count).label("rtt_count"),
+            func.sum(c.rtt_sum).label("rtt_sum"),
+            func.min(c.rtt_min).label("rtt_min"),
+            func.max(c.rtt_max).label("rtt_max"),
+            func.sum(c.rtt_p95 * c.rtt_count).label("p95_weighted"),
         )
-        .where(c.monitor_id.in_(ids), c.bucket >= span[0], c.bucket < span[1])
+        .where(c.monitor_id.in_(IDS), c.bucket >= span[0], c.bucket < span[1])
         .group_by(c.monitor_id)
     )
 
@@ -101,24 +136,25 @@ def p95(dialect: str, value: ColumnElement[float]) -> ColumnElement[float]:
     return getattr(func, SQLITE_P95)(value)  # type: ignore[no-any-return]
 
 
-def _raw_query(dialect: str, ids: list[int], span: Range, *, with_p95: bool) -> Select[Any]:
+def _raw_query(dialect: str, span: Range, *, with_p95: bool) -> Select[Any]:
     """The same columns as a rollup query, aggregated from raw results in one pass."""
     c = results.c
     rtt = case((c.status != "down", c.rtt_ms), else_=None)  # see stats: scored times only
+    weighted = p95(dialect, rtt) * func.count(rtt) if with_p95 else cast(null(), Double)
     return (
         select(
             c.monitor_id,
-            func.count(),
-            func.sum(case((c.status == "down", 1), else_=0)),
-            func.sum(case((c.status == "warn", 1), else_=0)),
-            func.count(rtt),
-            func.sum(rtt),
-            func.min(rtt),
-            func.max(rtt),
-            p95(dialect, rtt) * func.count(rtt) if with_p95 else null(),
+            func.count().label("checks"),
+            func.sum(case((c.status == "down", 1), else_=0)).label("failures"),
+            func.sum(case((c.status == "warn", 1), else_=0)).label("warnings"),
+            func.count(rtt).label("rtt_count"),
+            func.sum(rtt).label("rtt_sum"),
+            func.min(rtt).label("rtt_min"),
+            func.max(rtt).label("rtt_max"),
+            weighted.label("p95_weighted"),
         )
         .where(
-            c.monitor_id.in_(ids),
+            c.monitor_id.in_(IDS),
             c.started_at >= span[0],
             c.started_at < span[1],
             c.maintenance.is_(False),

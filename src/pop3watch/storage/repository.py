@@ -30,7 +30,12 @@ from pop3watch.storage.convert import (
 )
 from pop3watch.storage.engine import Database, create_database, normalize_url
 from pop3watch.storage.guard import storage_errors
-from pop3watch.storage.migrate import current_revision, head_revision, upgrade
+from pop3watch.storage.migrate import (
+    current_revision,
+    head_revision,
+    sqlite_foreign_keys,
+    upgrade,
+)
 from pop3watch.storage.records import (
     BatchOutcome,
     MonitorRecord,
@@ -54,6 +59,21 @@ from pop3watch.storage.schema import (
 PURGE_CHUNK = 10_000
 
 _FileId = tuple[int, int]
+
+
+async def _migrate(db: Database) -> None:
+    """Upgrade to head in one writer transaction (SQLite: with foreign keys off, see
+    ``migrate.upgrade``)."""
+    sqlite = db.dialect == "sqlite"
+    async with db.write_engine.connect() as conn:
+        if sqlite:
+            await conn.run_sync(sqlite_foreign_keys, False)
+        try:
+            async with conn.begin():
+                await conn.run_sync(upgrade)
+        finally:
+            if sqlite:
+                await conn.run_sync(sqlite_foreign_keys, True)
 
 
 class Storage:
@@ -82,8 +102,7 @@ class Storage:
         try:
             async with storage._errors("opening the database"):
                 if migrate:
-                    async with db.write_engine.begin() as conn:
-                        await conn.run_sync(upgrade)
+                    await _migrate(db)
                 else:
                     async with db.engine.connect() as conn:
                         storage._require_head(await conn.run_sync(current_revision))
@@ -148,10 +167,12 @@ class Storage:
         return (st.st_dev, st.st_ino)
 
     async def _check_file(self, operation: str) -> None:
-        """Notice a SQLite file deleted or replaced under us (see ``Database.file_gone``).
+        """Notice a SQLite file deleted or replaced under us; costs one ``stat``.
 
-        Pooled connections would go on using the old, unlinked file; drop them so the next
-        operation opens the file that is there now, and fail this one.
+        Pooled connections would go on writing into the old, unlinked file and nothing
+        would fail: the data would silently vanish. Drop them, fail this operation, and let
+        the next one open the file that is there now (never create an empty one: while the
+        file is missing every operation fails here, before SQLite could create it).
         """
         if self._db.sqlite_path is None or self._file_id is None:
             return
