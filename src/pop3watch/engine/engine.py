@@ -30,6 +30,19 @@ ProbeRunner = Callable[[str, BaseModel], Awaitable[CheckResult]]
 
 #: Monitors overdue after a restart start within this many seconds, spread out.
 CATCH_UP_SPREAD_S = 30.0
+#: A status that did not change materially is still stored this often, so the stored
+#: schedule (``next_due_at``) and ``last_checked_at`` stay fresh for restarts and readers.
+STATUS_REFRESH_S = 300.0
+
+
+def material_change(before: MonitorStatus, after: MonitorStatus) -> bool:
+    """Whether the policy's memory changed (what a restart must not lose)."""
+    return (
+        before.state is not after.state
+        or before.consecutive_failures != after.consecutive_failures
+        or before.alerts_sent != after.alerts_sent
+        or before.last_result_status != after.last_result_status
+    )
 
 
 def utc_now() -> datetime:
@@ -122,11 +135,18 @@ class Engine:
             stored = stored_result(
                 result, monitor_id=monitor.id, maintenance=context.in_maintenance, node=self.node
             )
-        self.writer.submit(
-            result=stored,
-            status=StatusUpdate(monitor.id, monitor.status.version, status),
-            transition=decision.transition,
-        )
+        update = None
+        if (
+            decision.transition is not None
+            or material_change(monitor.status, status)
+            or (mono - monitor.persisted_at >= STATUS_REFRESH_S)
+        ):
+            update = StatusUpdate(monitor.id, monitor.status.version, status)
+            monitor.persisted_at = mono
+        else:
+            # Nothing the policy remembers changed: keep the stored version (no write).
+            status = status.evolve(version=monitor.status.version)
+        self.writer.submit(result=stored, status=update, transition=decision.transition)
         if decision.transition is not None:
             t = decision.transition
             log.info(

@@ -39,6 +39,8 @@ class MonitorRuntime:
     enabled: bool = True
     store_statistics: bool = True
     status: MonitorStatus = field(default_factory=MonitorStatus)
+    #: Monotonic time the status was last handed to the writer (-inf: never).
+    persisted_at: float = float("-inf")
 
     @classmethod
     def from_config(
