@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import UTC, datetime
+from typing import Any
 
 from pop3watch.errors import (
     AuthFailed,
@@ -95,6 +95,25 @@ def _err_detail(event: Err) -> str:
     return f"[{event.code}] {event.text}" if event.code else event.text
 
 
+class _PhaseTimer:
+    """Adds the time spent in a ``with`` block to ``timings[key]`` (ms). A plain class, not
+    a generator-based context manager: this runs several times per check."""
+
+    __slots__ = ("_key", "_start", "_timings")
+
+    def __init__(self, timings: dict[str, float], key: str) -> None:
+        self._timings = timings
+        self._key = key
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = (time.perf_counter() - self._start) * 1000
+        self._timings[self._key] = self._timings.get(self._key, 0.0) + elapsed
+
+
 class _Pop3Check:
     """State of one run; one instance per check, thrown away afterwards."""
 
@@ -120,15 +139,10 @@ class _Pop3Check:
 
     # --- bookkeeping ------------------------------------------------------------------
 
-    @contextmanager
-    def _phase(self, phase: Phase) -> Iterator[None]:
+    def _phase(self, phase: Phase) -> _PhaseTimer:
+        """``with self._phase(Phase.X):`` marks the current phase and times it."""
         self.phase = phase
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            key = _TIMING_KEY.get(phase, phase.value)
-            self.timings[key] = self.timings.get(key, 0.0) + (time.perf_counter() - start) * 1000
+        return _PhaseTimer(self.timings, _TIMING_KEY.get(phase, phase.value))
 
     @property
     def _session(self) -> Pop3Session:
@@ -426,10 +440,12 @@ class _Pop3Check:
     async def _close(self, *, clean: bool) -> None:
         if self.stream is None:
             return
-        if clean:
-            await self.stream.aclose()
-        else:
+        if not clean:
             self.stream.abort()
+        elif self.stream.ssl_object is not None:
+            await self.stream.aclose()  # let TLS say close_notify
+        else:
+            self.stream.close()  # plain TCP: nothing to wait for
 
     def _result(self, error: Pop3WatchError | None) -> CheckResult:
         s = self.settings
@@ -449,7 +465,9 @@ class _Pop3Check:
                 down_octets=s.down_octets,
             ),
         )
-        timings = {k: round(v, 3) for k, v in self.timings.items() if k != Phase.CONFIG.value}
+        timings: dict[str, Any] = {
+            k: round(v, 3) for k, v in self.timings.items() if k != Phase.CONFIG.value
+        }
         timings["total"] = round((time.perf_counter() - self.t0) * 1000, 3)
         greeting = None
         if self.greeting is not None:

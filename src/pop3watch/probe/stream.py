@@ -145,6 +145,11 @@ class Stream:
         except TimeoutError:
             self.abort()
 
+    def close(self) -> None:
+        """Close without waiting for the peer (plain TCP has nothing to wait for)."""
+        with suppress(RuntimeError):
+            self._transport.close()
+
     def abort(self) -> None:
         """Drop the connection at once (after a timeout or a protocol violation).
 

@@ -37,17 +37,19 @@ def escape(text: str) -> str:
 class Redactor:
     """Replaces known secrets (and their base64 and PLAIN-style encodings) with ``***``."""
 
-    _secrets: set[str] = field(default_factory=set)
+    #: Longest first, so a secret containing another is replaced whole.
+    _secrets: list[str] = field(default_factory=list)
 
     def add(self, *secrets: str) -> None:
         for secret in secrets:
             if len(secret) >= 3:
-                self._secrets.add(secret)
-                self._secrets.add(base64.b64encode(secret.encode()).decode())
+                for form in (secret, base64.b64encode(secret.encode()).decode()):
+                    if form not in self._secrets:
+                        self._secrets.append(form)
+        self._secrets.sort(key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        # Longest first, so a secret containing another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text
@@ -59,7 +61,8 @@ class Transcript:
     def __init__(self, redactor: Redactor, *, started: float | None = None) -> None:
         self.redact = redactor
         self._started = time.perf_counter() if started is None else started
-        self._lines: list[TranscriptLine] = []
+        # (seconds since start, direction, text): models are built once, in lines().
+        self._lines: list[tuple[float, str, str]] = []
         self._dropped = 0
 
     def _add(self, direction: str, text: str) -> None:
@@ -69,8 +72,7 @@ class Transcript:
         text = escape(self.redact(text))
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS] + "..."
-        t_ms = round((time.perf_counter() - self._started) * 1000, 3)
-        self._lines.append(TranscriptLine(t_ms=t_ms, dir=direction, text=text))
+        self._lines.append((time.perf_counter() - self._started, direction, text))
 
     def client(self, text: str) -> None:
         self._add("C", text)
@@ -82,16 +84,11 @@ class Transcript:
         self._add("*", text)
 
     def lines(self) -> list[TranscriptLine]:
+        """The transcript as result models."""
+        raw = self._lines
         if self._dropped:
-            return [
-                *self._lines,
-                TranscriptLine(
-                    t_ms=self._lines[-1].t_ms,
-                    dir="*",
-                    text=f"... {self._dropped} more lines dropped",
-                ),
-            ]
-        return list(self._lines)
+            raw = [*raw, (raw[-1][0], "*", f"... {self._dropped} more lines dropped")]
+        return [TranscriptLine(t_ms=round(t * 1000, 3), dir=d, text=text) for t, d, text in raw]
 
     def render(self) -> str:
         return "\n".join(f"{line.t_ms:9.3f} {line.dir}: {line.text}" for line in self.lines())
