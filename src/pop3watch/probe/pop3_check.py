@@ -130,6 +130,7 @@ class _Pop3Check:
         self.session: Pop3Session | None = None
         self.address: str | None = None
         self.rtt_ms: float | None = None
+        self.ready_at = 0.0  # perf_counter() when the session could start (TCP, or TLS done)
         self.greeting: Greeting | None = None
         self.tls: TlsInfo | None = None
         self.capabilities = Capabilities()
@@ -186,9 +187,10 @@ class _Pop3Check:
             addresses = await resolve(s.host, s.effective_port, s.ip_family)
         await self._connect(addresses)
         with self._phase(Phase.GREETING):
-            ready = time.perf_counter()
             event = await self._session.read_event()
-            self.rtt_ms = (time.perf_counter() - ready) * 1000
+            # Both stamps come from the protocol callbacks (see Stream), not from after an
+            # await, so a busy event loop does not skew the response time.
+            self.rtt_ms = max(0.0, (self._session.stream.received_at - self.ready_at) * 1000)
             assert isinstance(event, Greeting)
             self.greeting = event
             if not event.ok:
@@ -231,6 +233,7 @@ class _Pop3Check:
         s = self.settings
         with self._phase(Phase.CONNECT):
             self.stream, self.address = await open_stream(addresses, s.effective_port)
+        self.ready_at = self.stream.connected_at
         if s.tls.implicit:
             with self._phase(Phase.TLS):
                 upgraded = await self._handshake(
@@ -243,6 +246,9 @@ class _Pop3Check:
                 self.stream.abort()
                 with self._phase(Phase.CONNECT):
                     self.stream, self.address = await open_stream([self.address], s.effective_port)
+                self.ready_at = self.stream.connected_at
+            else:
+                self.ready_at = time.perf_counter()  # the greeting follows the handshake
         self.session = Pop3Session(self.stream, self.transcript, self.limits)
 
     def _server_hostname(self) -> str:

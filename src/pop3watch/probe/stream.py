@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from contextlib import suppress
 from typing import cast
 
@@ -30,12 +31,18 @@ class StreamProtocol(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # perf_counter() stamps taken in the callbacks themselves, straight from the poll,
+        # so timings do not include however long the event loop takes to resume a task.
+        self.connected_at = 0.0
+        self.received_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.connected_at = time.perf_counter()
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self.received_at = time.perf_counter()
         self.buffer += data
         if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self._paused:
             self.transport.pause_reading()
@@ -91,6 +98,16 @@ class Stream:
     def ssl_object(self) -> ssl.SSLObject | None:
         obj = self._transport.get_extra_info("ssl_object")
         return obj if isinstance(obj, ssl.SSLObject) else None
+
+    @property
+    def connected_at(self) -> float:
+        """``time.perf_counter()`` when the TCP connection was established."""
+        return self._protocol.connected_at
+
+    @property
+    def received_at(self) -> float:
+        """``time.perf_counter()`` when the last bytes arrived."""
+        return self._protocol.received_at
 
     @property
     def buffered(self) -> int:

@@ -141,25 +141,34 @@ def _sans(cert: x509.Certificate) -> list[str]:
     return names
 
 
-def cert_info(der: bytes, *, verified: bool, now: datetime | None = None) -> CertInfo:
-    """Facts about the leaf certificate, read straight from its DER."""
-    now = now or datetime.now(UTC)
+@lru_cache(maxsize=1024)
+def _parsed(der: bytes) -> CertInfo:
+    """The facts that depend on the certificate alone. Cached by its DER: parsing costs
+    a noticeable share of a TLS check, and a server presents the same certificate for
+    months. ``days_left`` and ``verified`` are filled in per check."""
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise TlsFailed(f"the server certificate cannot be parsed: {exc}") from None
-    not_after = cert.not_valid_after_utc
     return CertInfo(
         subject=_name(cert.subject),
         issuer=_name(cert.issuer),
         sans=_sans(cert),
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc,
-        not_after=not_after,
-        days_left=int((not_after - now).total_seconds() // 86400),
+        not_after=cert.not_valid_after_utc,
+        days_left=0,
         fingerprint_sha256=hashlib.sha256(der).hexdigest(),
-        verified=verified,
+        verified=False,
     )
+
+
+def cert_info(der: bytes, *, verified: bool, now: datetime | None = None) -> CertInfo:
+    """Facts about the leaf certificate, read straight from its DER."""
+    now = now or datetime.now(UTC)
+    facts = _parsed(der)
+    days_left = int((facts.not_after - now).total_seconds() // 86400)
+    return facts.model_copy(update={"days_left": days_left, "verified": verified})
 
 
 def check_pin(info: CertInfo, pin: str, now: datetime) -> None:
