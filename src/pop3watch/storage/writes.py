@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pop3watch.storage import dml
@@ -46,9 +46,13 @@ async def write(
     transition_rows: Sequence[dict[str, object]],
 ) -> BatchOutcome:
     """Write inside the caller's write transaction; see the module docstring."""
+    ordered = sorted(batch.statuses, key=lambda s: s.monitor_id)
+    updates = [s for s in ordered if s.expected_version > 0]
     conflicts: set[int] = set()
-    for status in sorted(batch.statuses, key=lambda s: s.monitor_id):
-        if status.monitor_id in conflicts:
+    if not (updates and await _swap_all(conn, updates)):
+        updates = []  # not done in bulk: every status goes the exact, per-row way
+    for status in ordered:
+        if status in updates or status.monitor_id in conflicts:
             continue
         if not await _swap_status(conn, dialect, status):
             conflicts.add(status.monitor_id)
@@ -62,6 +66,50 @@ async def write(
         transitions_written=len(kept),
         conflicts=sorted(conflicts),
     )
+
+
+STATUS_COLUMNS = (
+    "state",
+    "since",
+    "consecutive_failures",
+    "alerts_sent",
+    "last_result_status",
+    "last_checked_at",
+    "next_due_at",
+    "version",
+)
+_BULK_SWAP = (
+    update(monitor_status)
+    .where(
+        monitor_status.c.monitor_id == bindparam("b_monitor_id"),
+        monitor_status.c.version == bindparam("b_expected"),
+    )
+    .values({name: bindparam(f"v_{name}") for name in STATUS_COLUMNS})
+)
+
+
+async def _swap_all(conn: AsyncConnection, updates: Sequence[StatusUpdate]) -> bool:
+    """All compare-and-swaps in one executemany, where the driver reports a reliable total
+    row count: equal to the number of updates means every swap won (the common case, one
+    round trip instead of one per monitor). Anything less is undone (a savepoint) and the
+    caller redoes them one by one to learn which monitors lost."""
+    if not conn.dialect.supports_sane_multi_rowcount:
+        return False
+    params = [
+        {
+            "b_monitor_id": u.monitor_id,
+            "b_expected": u.expected_version,
+            **{f"v_{name}": value for name, value in status_values(u.status).items()},
+        }
+        for u in updates
+    ]
+    savepoint = await conn.begin_nested()
+    result = await conn.execute(_BULK_SWAP, params)
+    if result.rowcount == len(params):
+        await savepoint.commit()
+        return True
+    await savepoint.rollback()
+    return False
 
 
 async def _swap_status(conn: AsyncConnection, dialect: str, status: StatusUpdate) -> bool:
