@@ -81,6 +81,8 @@ class Engine:
             if not monitor.enabled:
                 self._record(monitor, pause(monitor.status, monitor_id=monitor.id, now=now))
                 continue
+            # Refreshes spread over the period, not 10,000 at once five minutes from now.
+            monitor.refresh_due = mono + spread_offset(monitor.name, STATUS_REFRESH_S)
             stored = monitor.status.next_due_at
             if stored is None:
                 due = mono + spread_offset(monitor.name, monitor.intervals.up)
@@ -139,10 +141,10 @@ class Engine:
         if (
             decision.transition is not None
             or material_change(monitor.status, status)
-            or (mono - monitor.persisted_at >= STATUS_REFRESH_S)
+            or mono >= monitor.refresh_due
         ):
             update = StatusUpdate(monitor.id, monitor.status.version, status)
-            monitor.persisted_at = mono
+            monitor.refresh_due = mono + STATUS_REFRESH_S
         else:
             # Nothing the policy remembers changed: keep the stored version (no write).
             status = status.evolve(version=monitor.status.version)

@@ -39,8 +39,8 @@ class MonitorRuntime:
     enabled: bool = True
     store_statistics: bool = True
     status: MonitorStatus = field(default_factory=MonitorStatus)
-    #: Monotonic time the status was last handed to the writer (-inf: never).
-    persisted_at: float = float("-inf")
+    #: Monotonic time after which an unchanged status is stored again anyway.
+    refresh_due: float = float("-inf")
 
     @classmethod
     def from_config(

@@ -195,5 +195,7 @@ class ResultWriter:
                     if not await self.flush():
                         await asyncio.sleep(0.5)
         except TimeoutError:
-            log.error("shutting down with %d unwritten items (database unavailable)", self.buffered)
+            log.error(
+                "shutting down with %d items not written within the shutdown bound", self.buffered
+            )
         return self.buffered

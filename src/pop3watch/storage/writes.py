@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pop3watch.storage import dml
@@ -47,15 +47,7 @@ async def write(
 ) -> BatchOutcome:
     """Write inside the caller's write transaction; see the module docstring."""
     ordered = sorted(batch.statuses, key=lambda s: s.monitor_id)
-    updates = [s for s in ordered if s.expected_version > 0]
-    conflicts: set[int] = set()
-    if not (updates and await _swap_all(conn, updates)):
-        updates = []  # not done in bulk: every status goes the exact, per-row way
-    for status in ordered:
-        if status in updates or status.monitor_id in conflicts:
-            continue
-        if not await _swap_status(conn, dialect, status):
-            conflicts.add(status.monitor_id)
+    conflicts = await _swap_statuses(conn, dialect, ordered) if ordered else set()
     if result_rows:
         await conn.execute(results.insert(), list(result_rows))
     kept = [row for row in transition_rows if row["monitor_id"] not in conflicts]
@@ -86,30 +78,55 @@ _BULK_SWAP = (
     )
     .values({name: bindparam(f"v_{name}") for name in STATUS_COLUMNS})
 )
+_CHUNK = 5_000  # ids per IN (...) list, well under every driver's parameter limit
 
 
-async def _swap_all(conn: AsyncConnection, updates: Sequence[StatusUpdate]) -> bool:
-    """All compare-and-swaps in one executemany, where the driver reports a reliable total
-    row count: equal to the number of updates means every swap won (the common case, one
-    round trip instead of one per monitor). Anything less is undone (a savepoint) and the
-    caller redoes them one by one to learn which monitors lost."""
-    if not conn.dialect.supports_sane_multi_rowcount:
-        return False
-    params = [
-        {
-            "b_monitor_id": u.monitor_id,
-            "b_expected": u.expected_version,
-            **{f"v_{name}": value for name, value in status_values(u.status).items()},
-        }
-        for u in updates
-    ]
-    savepoint = await conn.begin_nested()
-    result = await conn.execute(_BULK_SWAP, params)
-    if result.rowcount == len(params):
-        await savepoint.commit()
-        return True
-    await savepoint.rollback()
-    return False
+async def _stored_versions(
+    conn: AsyncConnection, dialect: str, ids: Sequence[int]
+) -> dict[int, int]:
+    """Current versions, row-locked on PostgreSQL (SQLite writers hold the database lock)."""
+    versions: dict[int, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = select(monitor_status.c.monitor_id, monitor_status.c.version).where(
+            monitor_status.c.monitor_id.in_(ids[start : start + _CHUNK])
+        )
+        if dialect == "postgresql":
+            query = query.with_for_update()
+        versions.update(
+            {int(mid): int(version) for mid, version in (await conn.execute(query)).all()}
+        )
+    return versions
+
+
+async def _swap_statuses(
+    conn: AsyncConnection, dialect: str, ordered: Sequence[StatusUpdate]
+) -> set[int]:
+    """Every compare-and-swap of the batch, set-based: read the stored versions (locked),
+    decide winners and losers in Python, then one batched UPDATE for the winners. A few
+    round trips per batch instead of one per monitor. First statuses (no row yet) are
+    inserted one by one: they only happen once per monitor."""
+    stored = await _stored_versions(conn, dialect, [u.monitor_id for u in ordered])
+    conflicts: set[int] = set()
+    winners: list[dict[str, object]] = []
+    for u in ordered:
+        current = stored.get(u.monitor_id)
+        if u.expected_version == 0 and current is None:
+            if not await _swap_status(conn, dialect, u):
+                conflicts.add(u.monitor_id)
+        elif current == u.expected_version:
+            values = status_values(u.status)
+            winners.append(
+                {
+                    "b_monitor_id": u.monitor_id,
+                    "b_expected": u.expected_version,
+                    **{f"v_{name}": values[name] for name in STATUS_COLUMNS},
+                }
+            )
+        else:
+            conflicts.add(u.monitor_id)
+    if winners:
+        await conn.execute(_BULK_SWAP, winners)
+    return conflicts
 
 
 async def _swap_status(conn: AsyncConnection, dialect: str, status: StatusUpdate) -> bool:
