@@ -460,6 +460,21 @@ async def test_slow_greeting_warns_then_downs(scripted: ScriptedFactory) -> None
     assert code(down) == ("slow_response", "greeting")
 
 
+async def test_rtt_is_the_servers_delay_not_the_busy_event_loops(
+    scripted: ScriptedFactory,
+) -> None:
+    """The greeting arrives while the client's event loop is stuck: the response time
+    still comes from when the packet arrived (kernel timestamp), not from when the loop
+    got round to reading it. A busy monitor must not report its own queueing."""
+    srv = scripted(Pop3Script(greeting_delay=0.1))
+    asyncio.get_running_loop().call_later(0.02, time.sleep, 0.4)  # stuck from 20 to 420 ms
+    result = await run(srv, warn_rtt_ms=300)
+    assert result.status is Status.UP, result.error
+    assert result.rtt_ms is not None
+    assert 95 <= result.rtt_ms < 250, result.rtt_ms
+    assert result.timings_ms.total >= 400  # the loop really was stuck
+
+
 @pytest.mark.parametrize(
     ("thresholds", "status"),
     [

@@ -17,7 +17,7 @@ from functools import lru_cache, partial
 
 from pop3watch.errors import ConfigError, ConnectFailed, DnsFailed
 from pop3watch.probe.settings import IpFamily
-from pop3watch.probe.stream import Stream, StreamProtocol
+from pop3watch.probe.stream import Stream
 
 #: RFC 8305 "Connection Attempt Delay": start the next address after 250 ms.
 ATTEMPT_DELAY_S = 0.25
@@ -83,23 +83,16 @@ def describe_os_error(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc or type(exc).__name__)
 
 
-async def _attempt(ip: str, port: int) -> tuple[asyncio.Transport, StreamProtocol]:
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_connection(StreamProtocol, host=ip, port=port)
-    return transport, protocol
-
-
 async def open_stream(addresses: list[str], port: int) -> tuple[Stream, str]:
     """Connect to the first address that answers; returns the stream and that address."""
-    attempts: list[Callable[[], Awaitable[tuple[asyncio.Transport, StreamProtocol]]]] = [
-        partial(_attempt, ip, port) for ip in addresses
-    ]
-    if len(attempts) == 1:
+    if len(addresses) == 1:
         try:
-            transport, protocol = await attempts[0]()
+            return await Stream.connect(addresses[0], port), addresses[0]
         except OSError as exc:
             raise ConnectFailed(f"{addresses[0]} port {port}: {describe_os_error(exc)}") from None
-        return Stream(transport, protocol), addresses[0]
+    attempts: list[Callable[[], Awaitable[Stream]]] = [
+        partial(Stream.connect, ip, port) for ip in addresses
+    ]
     winner, index, errors = await staggered_race(attempts, ATTEMPT_DELAY_S)
     if winner is None or index is None:
         reasons = "; ".join(
@@ -108,5 +101,4 @@ async def open_stream(addresses: list[str], port: int) -> tuple[Stream, str]:
             if err
         )
         raise ConnectFailed(f"port {port}: {reasons or 'no address answered'}")
-    transport, protocol = winner
-    return Stream(transport, protocol), addresses[index]
+    return winner, addresses[index]

@@ -188,8 +188,8 @@ class _Pop3Check:
         await self._connect(addresses)
         with self._phase(Phase.GREETING):
             event = await self._session.read_event()
-            # Both stamps come from the protocol callbacks (see Stream), not from after an
-            # await, so a busy event loop does not skew the response time.
+            # Both stamps come from the kernel and the connect call (see Stream), not from
+            # after an await, so a busy event loop does not skew the response time.
             self.rtt_ms = max(0.0, (self._session.stream.received_at - self.ready_at) * 1000)
             assert isinstance(event, Greeting)
             self.greeting = event
@@ -233,7 +233,7 @@ class _Pop3Check:
         s = self.settings
         with self._phase(Phase.CONNECT):
             self.stream, self.address = await open_stream(addresses, s.effective_port)
-        self.ready_at = self.stream.connected_at
+        self.ready_at = self.stream.established_at
         if s.tls.implicit:
             with self._phase(Phase.TLS):
                 upgraded = await self._handshake(
@@ -246,10 +246,21 @@ class _Pop3Check:
                 self.stream.abort()
                 with self._phase(Phase.CONNECT):
                     self.stream, self.address = await open_stream([self.address], s.effective_port)
-                self.ready_at = self.stream.connected_at
+                self.ready_at = self.stream.established_at
             else:
-                self.ready_at = time.perf_counter()  # the greeting follows the handshake
+                self.ready_at = self._tls_ready_at()
         self.session = Pop3Session(self.stream, self.transcript, self.limits)
+
+    def _tls_ready_at(self) -> float:
+        """When the server could start its greeting after an implicit TLS handshake.
+
+        TLS 1.3: once our Finished left (the server answers it). TLS 1.2: once its
+        Finished arrived (the kernel's stamp of that read; its handshake ended there).
+        """
+        assert self.stream is not None
+        if self.tls is not None and self.tls.version == "TLSv1.3":
+            return self.stream.handshake_done_at
+        return self.stream.received_at or self.stream.handshake_done_at
 
     def _server_hostname(self) -> str:
         return self.settings.server_name or self.settings.host

@@ -1,177 +1,398 @@
-"""The network stream under a check: read, write, start_tls, close (httpcore's layer).
+"""The network stream under a check: connect, read, write, start_tls, close (httpcore's layer).
 
-Job: wrap one asyncio transport in four calls the session needs, built on a plain
-``asyncio.Protocol`` so the read buffer is ours. That matters for STLS: before the
-handshake we can prove nothing unread is buffered (anything there is an injection).
-Rule: no POP3 knowledge here; deadlines are the caller's (``asyncio.timeout_at``).
+Job: one non-blocking socket driven by the event loop's reader/writer callbacks, with TLS
+as an ``ssl.SSLObject`` over memory BIOs. Rule: no POP3 knowledge here; deadlines are the
+caller's (``asyncio.timeout_at``).
+
+Why not an asyncio transport:
+- every read is a ``recvmsg()`` carrying the kernel's receive timestamp (SO_TIMESTAMPNS),
+  so the response time is measured from packets, not from whenever a busy event loop got
+  round to the callback (a monitor under load must not report its own queueing as the
+  server's slowness);
+- the read buffer is ours, so before STLS we can prove nothing unread is buffered
+  (anything there is a response injection);
+- fewer objects per check: no transport, protocol or SSL protocol machinery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import socket
 import ssl
+import struct
+import sys
 import time
 from contextlib import suppress
-from typing import cast
 
 from pop3watch.errors import StarttlsInjection
 
 # Reading pauses once this much is buffered; the protocol core stops far earlier.
 _HIGH_WATER = 256 * 1024
+_RECV_SIZE = 64 * 1024
+
+# SO_TIMESTAMPNS (Linux, 64-bit): each recvmsg() carries a struct timespec of the
+# packet's arrival on CLOCK_REALTIME. Elsewhere reads are stamped when they are read.
+_TIMESPEC = struct.Struct("qq")
+_SO_TIMESTAMPNS = 35 if sys.platform == "linux" and struct.calcsize("l") == 8 else None
+_ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if _SO_TIMESTAMPNS is not None else 0
+_RESET_AFTER_ACCEPT = frozenset({errno.ECONNRESET, errno.EPIPE})
+_IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR})
+# A kernel stamp older than this (or in the future) means the wall clock stepped.
+_MAX_STAMP_AGE_NS = 10 * 1_000_000_000
+# Offset of tcpi_rtt (microseconds, u32) in Linux's struct tcp_info.
+_TCPI_RTT = struct.Struct("I")
+_TCPI_RTT_OFFSET = 68
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
 
 
-class StreamProtocol(asyncio.Protocol):
-    """Buffers received bytes and wakes one reader."""
+def _handshake_rtt_s(sock: socket.socket) -> float | None:
+    """The SYN -> SYN-ACK round trip the kernel measured, when it tells us."""
+    if _TCP_INFO is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+    except OSError:  # pragma: no cover - every Linux since 2.4 answers
+        return None
+    if len(info) < _TCPI_RTT_OFFSET + 4:  # pragma: no cover - ancient kernel
+        return None
+    micros: int = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)[0]
+    return micros / 1e6 if micros else None
 
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-        self.eof = False
-        self.error: BaseException | None = None
-        self.transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # perf_counter() stamps taken in the callbacks themselves, straight from the poll,
-        # so timings do not include however long the event loop takes to resume a task.
+
+class Stream:
+    """One connection: plain at first, TLS after ``start_tls``.
+
+    Time stamps are ``time.perf_counter()`` values:
+    - ``connect_started_at``: just before the connect() system call;
+    - ``established_at``: when the TCP handshake completed (connect start + the round
+      trip the kernel measured), independent of when the event loop noticed;
+    - ``received_at``: when the packet behind the last read arrived (kernel stamp);
+    - ``handshake_done_at``: when the TLS handshake completed on our side.
+    """
+
+    def __init__(self, sock: socket.socket, address: str, connect_started_at: float) -> None:
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._loop = asyncio.get_running_loop()
+        self.address = address
+        self.connect_started_at = connect_started_at
         self.connected_at = 0.0
+        self.established_at = 0.0
         self.received_at = 0.0
+        self.handshake_done_at = 0.0
+        self._buffer = bytearray()
+        self._out = bytearray()
+        self._eof = False
+        self._error: OSError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._reading = False
+        self._writing = False
+        self._closed = False
+        self._ssl: ssl.SSLObject | None = None
+        self._incoming: ssl.MemoryBIO | None = None
+        self._outgoing: ssl.MemoryBIO | None = None
+        self._tls_ready = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    # --- opening ----------------------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, ip: str, port: int) -> Stream:
+        """A TCP connection to one address. Raises OSError when it cannot be made.
+
+        connect() is issued here rather than through ``loop.sock_connect``, which resolves
+        the address again (uvloop) and would let time pass between the stamp and the call.
+        """
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if _SO_TIMESTAMPNS is not None:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            stream = cls(sock, ip, time.perf_counter())
+            code = sock.connect_ex((ip, port))
+            if code in _IN_PROGRESS:
+                await stream._connected()
+            elif code:
+                raise OSError(code, os.strerror(code))
+            stream._established()
+            return stream
+        except BaseException:
+            sock.close()
+            raise
+
+    async def _connected(self) -> None:
+        """Wait for the non-blocking connect() to finish; raise its error if it failed."""
+        loop = self._loop
+        done: asyncio.Future[None] = loop.create_future()
+
+        def on_writable() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_writer(self._fd, on_writable)
+        try:
+            await done
+        finally:
+            loop.remove_writer(self._fd)
+        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code in _RESET_AFTER_ACCEPT:
+            # The handshake completed and the server hung up at once: a connection was
+            # made (the failure belongs to the next phase), as a transport would report.
+            self._error = OSError(code, os.strerror(code))
+            self._eof = True
+        elif code:
+            raise OSError(code, os.strerror(code))
+
+    def _established(self) -> None:
         self.connected_at = time.perf_counter()
-        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
-        self.transport = cast(asyncio.Transport, transport)
+        rtt = _handshake_rtt_s(self._sock)
+        self.established_at = (
+            min(self.connect_started_at + rtt, self.connected_at) if rtt else self.connected_at
+        )
+        self._resume_reading()
 
-    def data_received(self, data: bytes) -> None:
-        self.received_at = time.perf_counter()
-        self.buffer += data
-        if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self._paused:
-            self.transport.pause_reading()
-            self._paused = True
+    # --- facts ------------------------------------------------------------------------
+
+    @property
+    def peer_address(self) -> str:
+        return self.address
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """The TLS connection once its handshake completed."""
+        return self._ssl if self._tls_ready else None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not read yet."""
+        return len(self._buffer)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _resume_reading(self) -> None:
+        if not self._reading and not self._closed and not self._eof:
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reading = True
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def _on_readable(self) -> None:
+        try:
+            data, ancillary, _flags, _addr = self._sock.recvmsg(_RECV_SIZE, _ANC_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self.received_at = self._stamp(ancillary)
+        if not data:
+            self._eof = True
+            self._pause_reading()
+        elif self._ssl is None:
+            self._buffer += data
+        else:
+            assert self._incoming is not None
+            self._incoming.write(data)
+            if self._tls_ready:
+                self._decrypt()
+        if len(self._buffer) > _HIGH_WATER:
+            self._pause_reading()
         self._wake()
 
-    def eof_received(self) -> bool:
-        self.eof = True
-        self._wake()
-        return False
+    @staticmethod
+    def _stamp(ancillary: list[tuple[int, int, bytes]]) -> float:
+        """The packet's arrival on the perf_counter() clock (now, without a kernel stamp)."""
+        now = time.perf_counter()
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                seconds, nanos = _TIMESPEC.unpack_from(payload)
+                age_ns = time.time_ns() - (seconds * 1_000_000_000 + nanos)
+                if 0 <= age_ns < _MAX_STAMP_AGE_NS:
+                    return float(now - age_ns / 1e9)
+        return now
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.eof = True
-        self.error = exc
+    def _decrypt(self) -> None:
+        """Move every decrypted byte from the TLS object into the read buffer."""
+        sslobj = self._ssl
+        assert sslobj is not None
+        while True:
+            try:
+                chunk = sslobj.read(_RECV_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                self._eof = True  # close_notify, or the transport ended
+                break
+            except ssl.SSLError as exc:
+                self._fail(exc)
+                break
+            if not chunk:
+                self._eof = True
+                break
+            self._buffer += chunk
+        self._flush_tls()  # TLS 1.3 may answer post-handshake messages
+
+    def _fail(self, exc: OSError) -> None:
+        self._error = exc
+        self._eof = True
+        self._pause_reading()
         self._wake()
-        if not self.closed.done():
-            self.closed.set_result(None)
 
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait_readable(self) -> None:
-        self._waiter = asyncio.get_running_loop().create_future()
+    async def _wait(self) -> None:
+        self._waiter = self._loop.create_future()
         try:
             await self._waiter
         finally:
             self._waiter = None
 
-    def take(self) -> bytes:
-        data = bytes(self.buffer)
-        self.buffer.clear()
-        if self._paused and self.transport is not None:
-            self.transport.resume_reading()
-            self._paused = False
-        return data
-
-
-class Stream:
-    """One connection: plain at first, TLS after ``start_tls``."""
-
-    def __init__(self, transport: asyncio.Transport, protocol: StreamProtocol) -> None:
-        self._transport = transport
-        self._protocol = protocol
-
-    @property
-    def peer_address(self) -> str | None:
-        peer = self._transport.get_extra_info("peername")
-        return str(peer[0]) if peer else None
-
-    @property
-    def ssl_object(self) -> ssl.SSLObject | None:
-        obj = self._transport.get_extra_info("ssl_object")
-        return obj if isinstance(obj, ssl.SSLObject) else None
-
-    @property
-    def connected_at(self) -> float:
-        """``time.perf_counter()`` when the TCP connection was established."""
-        return self._protocol.connected_at
-
-    @property
-    def received_at(self) -> float:
-        """``time.perf_counter()`` when the last bytes arrived."""
-        return self._protocol.received_at
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received and not read yet."""
-        return len(self._protocol.buffer)
-
     async def read(self) -> bytes:
         """Whatever has arrived (at least one byte), or ``b""`` once the peer closed.
 
-        Raises the transport's error (e.g. ConnectionResetError) if it died abnormally.
+        Raises the connection's error (e.g. ConnectionResetError) if it died abnormally.
         """
-        protocol = self._protocol
-        while not protocol.buffer:
-            if protocol.eof:
-                if protocol.error is not None:
-                    raise protocol.error
+        while not self._buffer:
+            if self._eof:
+                if self._error is not None:
+                    raise self._error
                 return b""
-            await protocol.wait_readable()
-        return protocol.take()
+            await self._wait()
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._resume_reading()
+        return data
+
+    # --- writing ----------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self._transport.is_closing():
+        """Queue bytes for the peer. Errors surface on the next read, as from a transport."""
+        if self._closed:
             raise ConnectionResetError("the connection is already closed")
+        if self._ssl is not None:
+            try:
+                self._ssl.write(data)
+            except ssl.SSLError as exc:
+                self._fail(exc)
+                return
+            self._flush_tls()
+        else:
+            self._send(data)
+
+    def _flush_tls(self) -> None:
+        outgoing = self._outgoing
+        if outgoing is not None and outgoing.pending:
+            self._send(outgoing.read())
+
+    def _send(self, data: bytes) -> None:
+        if self._closed or self._error is not None:
+            return
+        if self._out:
+            self._out += data
+            return
         try:
-            self._transport.write(data)
-        except RuntimeError as exc:  # uvloop: the handle is closed
-            raise ConnectionResetError("the connection is already closed") from exc
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._fail(exc)
+            return
+        if sent < len(data):
+            self._out += data[sent:]
+            if not self._writing:
+                self._loop.add_writer(self._fd, self._on_writable)
+                self._writing = True
+
+    def _on_writable(self) -> None:
+        try:
+            sent = self._sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._out.clear()
+            self._stop_writing()
+            self._fail(exc)
+            return
+        del self._out[:sent]
+        if not self._out:
+            self._stop_writing()
+            self._wake()
+
+    def _stop_writing(self) -> None:
+        if self._writing:
+            self._writing = False
+            self._loop.remove_writer(self._fd)
+
+    # --- TLS --------------------------------------------------------------------------
 
     async def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
-        """Upgrade to TLS in place. Raises StarttlsInjection if unread bytes are buffered."""
-        if self._protocol.buffer:
-            raise StarttlsInjection(
-                f"{len(self._protocol.buffer)} octets were waiting before the handshake"
-            )
-        loop = asyncio.get_running_loop()
-        transport = await loop.start_tls(
-            self._transport, self._protocol, context, server_hostname=server_hostname
+        """Upgrade to TLS in place. Raises StarttlsInjection if unread bytes are buffered,
+        the SSLError of a failed handshake, or ConnectionResetError if the peer left."""
+        if self._buffer:
+            raise StarttlsInjection(f"{len(self._buffer)} octets were waiting before the handshake")
+        if self._eof:
+            raise self._error or ConnectionResetError("the server closed the connection")
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._ssl = context.wrap_bio(
+            self._incoming, self._outgoing, server_hostname=server_hostname
         )
-        if transport is None:  # pragma: no cover - only for protocols without TLS support
-            raise ssl.SSLError("the event loop could not start TLS")
-        self._transport = transport
-        self._protocol.transport = transport
+        while True:
+            try:
+                self._ssl.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush_tls()
+                if self._eof:
+                    raise self._error or ConnectionResetError(
+                        "the server closed the connection during the TLS handshake"
+                    ) from None
+                await self._wait()
+        self.handshake_done_at = time.perf_counter()
+        self._flush_tls()  # our Finished (TLS 1.3): the server speaks once it has it
+        self._tls_ready = True
+        self._decrypt()  # application data that arrived with the handshake's last flight
+
+    # --- closing ----------------------------------------------------------------------
 
     async def aclose(self, grace_s: float = 1.0) -> None:
-        """Orderly close (TLS close_notify included), aborted after ``grace_s``."""
-        if not self._transport.is_closing():
-            with suppress(RuntimeError):
-                self._transport.close()
+        """Orderly close: TLS close_notify, then wait (at most ``grace_s``) for the peer
+        to close, so its last bytes do not meet a closed socket and draw a reset."""
+        if self._closed:
+            return
+        if self._ssl is not None and self._tls_ready:
+            with suppress(ssl.SSLError):
+                self._ssl.unwrap()
+            self._flush_tls()
         try:
             async with asyncio.timeout(grace_s):
-                await asyncio.shield(self._protocol.closed)
+                while not self._eof or self._out:
+                    self._buffer.clear()
+                    self._resume_reading()
+                    await self._wait()
         except TimeoutError:
-            self.abort()
+            pass
+        self.close()
 
     def close(self) -> None:
         """Close without waiting for the peer (plain TCP has nothing to wait for)."""
-        with suppress(RuntimeError):
-            self._transport.close()
+        if self._closed:
+            return
+        self._closed = True
+        self._pause_reading()
+        self._stop_writing()
+        self._sock.close()
+        self._wake()
 
     def abort(self) -> None:
-        """Drop the connection at once (after a timeout or a protocol violation).
-
-        Safe on a transport that is already gone: uvloop raises RuntimeError there (for
-        instance after a failed TLS handshake closed it).
-        """
-        with suppress(RuntimeError):
-            self._transport.abort()
+        """Drop the connection at once (after a timeout or a protocol violation)."""
+        self.close()

@@ -1,0 +1,135 @@
+"""The raw-socket stream under every check: kernel receive stamps, writes under
+back-pressure, end of stream, resets, refused
+connections. Runs on both event loops (see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pop3watch.probe.stream import Stream
+
+ServerFn = Callable[[socket.socket], None]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[ServerFn], tuple[str, int]]]:
+    """Start a one-connection server thread running ``fn(conn)``; returns its address."""
+    threads: list[threading.Thread] = []
+    listeners: list[socket.socket] = []
+
+    def start(fn: ServerFn) -> tuple[str, int]:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def run() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                fn(conn)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+        host, port = listener.getsockname()[:2]
+        return str(host), int(port)
+
+    yield start
+    for listener in listeners:
+        listener.close()
+    for thread in threads:
+        thread.join(timeout=5)
+
+
+def _recv_all(conn: socket.socket, size: int, pace_s: float = 0.0) -> int:
+    got = 0
+    while got < size:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        got += len(chunk)
+        if pace_s:
+            time.sleep(pace_s)
+    return got
+
+
+async def test_read_is_stamped_when_the_packet_arrived_not_when_the_loop_looked(
+    serve: Callable[[ServerFn], tuple[str, int]],
+) -> None:
+    def greet_late(conn: socket.socket) -> None:
+        time.sleep(0.1)
+        conn.sendall(b"+OK late\r\n")
+        conn.recv(100)
+
+    host, port = serve(greet_late)
+    stream = await Stream.connect(host, port)
+    try:
+        assert stream.connect_started_at <= stream.established_at <= stream.connected_at
+        time.sleep(0.4)  # the event loop is stuck while the greeting arrives at ~100 ms
+        read_at = time.perf_counter()
+        assert await stream.read() == b"+OK late\r\n"
+        waited = stream.received_at - stream.established_at
+        assert 0.09 <= waited < 0.3, waited
+        assert read_at - stream.received_at > 0.1  # the stamp is older than the read
+    finally:
+        stream.close()
+
+
+async def test_large_writes_are_queued_and_drained_under_back_pressure(
+    serve: Callable[[ServerFn], tuple[str, int]],
+) -> None:
+    size = 8 * 1024 * 1024  # far beyond the socket buffers: the writer path must drain it
+
+    def slow_reader(conn: socket.socket) -> None:
+        got = _recv_all(conn, size, pace_s=0.0005)
+        conn.sendall(f"+OK {got}\r\n".encode())
+
+    host, port = serve(slow_reader)
+    stream = await Stream.connect(host, port)
+    try:
+        stream.write(b"x" * (size // 2))
+        stream.write(b"y" * (size // 2))
+        async with asyncio.timeout(30):
+            assert await stream.read() == f"+OK {size}\r\n".encode()
+    finally:
+        stream.close()
+
+
+async def test_eof_reads_empty_and_write_after_close_raises(
+    serve: Callable[[ServerFn], tuple[str, int]],
+) -> None:
+    host, port = serve(lambda conn: conn.sendall(b"+OK bye\r\n"))
+    stream = await Stream.connect(host, port)
+    assert await stream.read() == b"+OK bye\r\n"
+    assert await stream.read() == b""
+    stream.close()
+    with pytest.raises(ConnectionResetError):
+        stream.write(b"QUIT\r\n")
+    stream.abort()  # closing twice is harmless
+
+
+async def test_reset_surfaces_as_the_connection_error(
+    serve: Callable[[ServerFn], tuple[str, int]],
+) -> None:
+    def reset(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    host, port = serve(reset)
+    stream = await Stream.connect(host, port)
+    try:
+        with pytest.raises(ConnectionResetError):
+            await stream.read()
+    finally:
+        stream.close()
+
+
+async def test_connect_refused_raises_and_leaves_no_socket_behind() -> None:
+    probe = socket.create_server(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    with pytest.raises(ConnectionRefusedError):
+        await Stream.connect("127.0.0.1", port)
