@@ -75,8 +75,9 @@ from pop3watch.probe.tls import (
 from pop3watch.probe.transcript import Redactor, Transcript, escape
 from pop3watch.probe.verdict import Thresholds, grade
 
-# Timing keys per phase; STLS and both handshakes count as "tls".
-_TIMING_KEY = {Phase.STARTTLS: "tls"}
+# Timing keys per phase; STLS and both handshakes count as "tls". Precomputed: this
+# runs several times per check, and an enum's .value is a property call.
+_TIMING_KEY = {phase: "tls" if phase is Phase.STARTTLS else phase.value for phase in Phase}
 _QUIT_GRACE_S = 2.0
 
 
@@ -143,7 +144,7 @@ class _Pop3Check:
     def _phase(self, phase: Phase) -> _PhaseTimer:
         """``with self._phase(Phase.X):`` marks the current phase and times it."""
         self.phase = phase
-        return _PhaseTimer(self.timings, _TIMING_KEY.get(phase, phase.value))
+        return _PhaseTimer(self.timings, _TIMING_KEY[phase])
 
     @property
     def _session(self) -> Pop3Session:

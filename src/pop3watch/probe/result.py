@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pop3watch.errors import Pop3WatchError
 
@@ -96,18 +96,20 @@ class CheckResult(BaseModel):
     probe: str = "pop3"
     status: Status
     error: ErrorInfo | None = None
-    warnings: list[ErrorInfo] = []
+    # default_factory, not a shared default: pydantic deep-copies a default model or
+    # list on every construction, which costs more than the rest of the result.
+    warnings: list[ErrorInfo] = Field(default_factory=list)
     started_at: datetime
     target: str
     address: str | None = None
     rtt_ms: float | None = None
-    timings_ms: Timings = Timings()
+    timings_ms: Timings = Field(default_factory=Timings)
     tls: TlsInfo | None = None
-    capabilities: list[str] = []
+    capabilities: list[str] = Field(default_factory=list)
     auth_mechanism: str | None = None
     mailbox: MailboxInfo | None = None
     greeting: str | None = None
-    transcript: list[TranscriptLine] = []
+    transcript: list[TranscriptLine] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:

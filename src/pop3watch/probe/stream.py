@@ -45,20 +45,22 @@ _MAX_STAMP_AGE_NS = 10 * 1_000_000_000
 _TCPI_RTT = struct.Struct("I")
 _TCPI_RTT_OFFSET = 68
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+_TCP_ESTABLISHED = 1
 
 
-def _handshake_rtt_s(sock: socket.socket) -> float | None:
-    """The SYN -> SYN-ACK round trip the kernel measured, when it tells us."""
+def _tcp_info(sock: socket.socket) -> tuple[int, float | None]:
+    """(tcpi_state, the SYN -> SYN-ACK round trip in seconds) as the kernel knows them;
+    (0, None) where it does not tell us."""
     if _TCP_INFO is None:
-        return None
+        return 0, None
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
     except OSError:  # pragma: no cover - every Linux since 2.4 answers
-        return None
+        return 0, None
     if len(info) < _TCPI_RTT_OFFSET + 4:  # pragma: no cover - ancient kernel
-        return None
+        return 0, None
     micros: int = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)[0]
-    return micros / 1e6 if micros else None
+    return info[0], (micros / 1e6 if micros else None)
 
 
 class Stream:
@@ -80,6 +82,7 @@ class Stream:
         self.connect_started_at = connect_started_at
         self.connected_at = 0.0
         self.established_at = 0.0
+        self._handshake_rtt: float | None = None
         self.received_at = 0.0
         self.handshake_done_at = 0.0
         self._buffer = bytearray()
@@ -137,6 +140,9 @@ class Stream:
             await done
         finally:
             loop.remove_writer(self._fd)
+        state, self._handshake_rtt = _tcp_info(self._sock)
+        if state == _TCP_ESTABLISHED:
+            return  # the usual case: one system call tells both facts
         code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code in _RESET_AFTER_ACCEPT:
             # The handshake completed and the server hung up at once: a connection was
@@ -148,7 +154,9 @@ class Stream:
 
     def _established(self) -> None:
         self.connected_at = time.perf_counter()
-        rtt = _handshake_rtt_s(self._sock)
+        rtt = self._handshake_rtt
+        if rtt is None:
+            rtt = _tcp_info(self._sock)[1]
         self.established_at = (
             min(self.connect_started_at + rtt, self.connected_at) if rtt else self.connected_at
         )
