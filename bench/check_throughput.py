@@ -702,7 +702,12 @@ def render(
         "bottleneck. A greeting+QUIT check never logs in, so "
         "`mail_max_userip_connections` does not apply.",
         "- **RTT.** pop3watch's rtt_ms is the time from connection ready to the complete "
-        "greeting. The delayed server (bench/_delayed_server.py, a separate process, "
+        "greeting, both ends stamped independently of the event loop: ready = the moment "
+        "just before `connect()` plus the handshake round trip the kernel measured "
+        "(`TCP_INFO` tcpi_rtt), greeting = the kernel's receive timestamp "
+        "(`SO_TIMESTAMPNS`, read with `recvmsg()`) of the packet that completed it. "
+        "So a busy loop (see the lag column) delays when the greeting is *read*, not the "
+        "rtt reported. The delayed server (bench/_delayed_server.py, a separate process, "
         f"scheduled {env.rtt_priority}) stamps `perf_counter()` when `accept()` returns, sleeps "
         "until the deadline, and writes its actual "
         "accept-to-send delay into the greeting; the last column subtracts that actual "

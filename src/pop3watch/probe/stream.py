@@ -46,6 +46,8 @@ _TCPI_RTT = struct.Struct("I")
 _TCPI_RTT_OFFSET = 68
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
 _TCP_ESTABLISHED = 1
+# Created non-blocking: one system call fewer than setblocking(False) afterwards.
+_SOCK_TYPE = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 
 
 def _tcp_info(sock: socket.socket) -> tuple[int, float | None]:
@@ -108,9 +110,11 @@ class Stream:
         the address again (uvloop) and would let time pass between the stamp and the call.
         """
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, _SOCK_TYPE)
+        stream: Stream | None = None
         try:
-            sock.setblocking(False)
+            if _SOCK_TYPE == socket.SOCK_STREAM:  # pragma: no cover - no SOCK_NONBLOCK
+                sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if _SO_TIMESTAMPNS is not None:
                 sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
@@ -123,7 +127,10 @@ class Stream:
             stream._established()
             return stream
         except BaseException:
-            sock.close()
+            if stream is not None:
+                stream.close()
+            else:
+                sock.close()
             raise
 
     async def _connected(self) -> None:
@@ -138,11 +145,19 @@ class Stream:
         loop.add_writer(self._fd, on_writable)
         try:
             await done
-        finally:
-            loop.remove_writer(self._fd)
+        except BaseException:
+            self._drop_writer()
+            raise
         state, self._handshake_rtt = _tcp_info(self._sock)
         if state == _TCP_ESTABLISHED:
-            return  # the usual case: one system call tells both facts
+            # The usual case, told by the same system call as the handshake RTT. Start
+            # reading before the writer goes: the event loop then keeps the one
+            # registration it has for this socket (uvloop pays several system calls for
+            # every new registration and every removal).
+            self._resume_reading()
+            self._drop_writer()
+            return
+        self._drop_writer()
         code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code in _RESET_AFTER_ACCEPT:
             # The handshake completed and the server hung up at once: a connection was
@@ -151,6 +166,12 @@ class Stream:
             self._eof = True
         elif code:
             raise OSError(code, os.strerror(code))
+
+    def _drop_writer(self) -> None:
+        """Forget the connect() writer; uvloop may already have closed a failed socket's
+        registration, and says so with RuntimeError."""
+        with suppress(RuntimeError):
+            self._loop.remove_writer(self._fd)
 
     def _established(self) -> None:
         self.connected_at = time.perf_counter()
@@ -188,7 +209,8 @@ class Stream:
     def _pause_reading(self) -> None:
         if self._reading:
             self._reading = False
-            self._loop.remove_reader(self._fd)
+            with suppress(RuntimeError):  # uvloop: a failed socket's handle is closed
+                self._loop.remove_reader(self._fd)
 
     def _on_readable(self) -> None:
         try:
@@ -338,7 +360,8 @@ class Stream:
     def _stop_writing(self) -> None:
         if self._writing:
             self._writing = False
-            self._loop.remove_writer(self._fd)
+            with suppress(RuntimeError):
+                self._loop.remove_writer(self._fd)
 
     # --- TLS --------------------------------------------------------------------------
 
