@@ -220,11 +220,13 @@ class Stream:
         except OSError as exc:
             self._fail(exc)
             return
-        self.received_at = self._stamp(ancillary)
         if not data:
-            self._eof = True
+            self._eof = True  # not stamped: received_at is when the last *bytes* came
             self._pause_reading()
-        elif self._ssl is None:
+            self._wake()
+            return
+        self.received_at = self._stamp(ancillary)
+        if self._ssl is None:
             self._buffer += data
         else:
             assert self._incoming is not None
