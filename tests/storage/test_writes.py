@@ -230,6 +230,41 @@ async def test_concurrent_writers_exactly_one_wins(db_url: str, expected: int) -
             await store.close()
 
 
+async def test_first_statuses_race_in_bulk_one_winner_per_monitor(db_url: str) -> None:
+    """Two writers insert the first statuses of overlapping monitor sets at once (more rows
+    than one multi-row INSERT takes): every monitor gets exactly one first status, each
+    writer is told which monitors it lost, and the overlapping inserts do not deadlock."""
+    stores = [await Storage.connect(db_url) for _ in range(2)]
+    try:
+        names = [f"m{i:04d}" for i in range(1_500)]
+        ids = sorted((await make_monitors(stores[0], *names)).values())
+        sets = [ids[:1_100], ids[400:]]  # ids[400:1_100] are wanted by both
+
+        async def first_statuses(writer: int) -> list[int]:
+            batch = WriteBatch(
+                results=[],
+                statuses=[
+                    StatusUpdate(m, 0, status(1, alerts_sent=writer + 1)) for m in sets[writer]
+                ],
+                transitions=[],
+            )
+            return (await stores[writer].write_batch(batch)).conflicts
+
+        lost = await asyncio.gather(first_statuses(0), first_statuses(1))
+        stored = await stores[0].load_statuses()
+        assert set(stored) == set(ids)
+        assert all(stored[m].version == 1 for m in ids)
+        overlap = set(ids[400:1_100])
+        assert set(lost[0]) | set(lost[1]) == overlap  # each contested monitor lost once
+        assert not set(lost[0]) & set(lost[1])
+        for writer in (0, 1):
+            won = set(sets[writer]) - set(lost[writer])
+            assert all(stored[m].alerts_sent == writer + 1 for m in won)
+    finally:
+        for store in stores:
+            await store.close()
+
+
 async def test_pending_alerts_oldest_first_and_mark_delivered(storage: Storage) -> None:
     a = (await make_monitors(storage, "a"))["a"]
     later = flip(a, MonitorState.DOWN, alert=AlertKind.DOWN, at=T0 + timedelta(minutes=5), seq=2)

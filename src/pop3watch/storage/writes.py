@@ -103,16 +103,17 @@ async def _swap_statuses(
 ) -> set[int]:
     """Every compare-and-swap of the batch, set-based: read the stored versions (locked),
     decide winners and losers in Python, then one batched UPDATE for the winners. A few
-    round trips per batch instead of one per monitor. First statuses (no row yet) are
-    inserted one by one: they only happen once per monitor."""
+    round trips per batch instead of one per monitor. First statuses (no row yet) go in
+    as multi-row ``INSERT .. ON CONFLICT DO NOTHING RETURNING``: a row another writer
+    inserted first is simply not returned, and that monitor is a conflict."""
     stored = await _stored_versions(conn, dialect, [u.monitor_id for u in ordered])
     conflicts: set[int] = set()
     winners: list[dict[str, object]] = []
+    firsts: list[StatusUpdate] = []
     for u in ordered:
         current = stored.get(u.monitor_id)
         if u.expected_version == 0 and current is None:
-            if not await _swap_status(conn, dialect, u):
-                conflicts.add(u.monitor_id)
+            firsts.append(u)
         elif current == u.expected_version:
             values = status_values(u.status)
             winners.append(
@@ -124,28 +125,34 @@ async def _swap_statuses(
             )
         else:
             conflicts.add(u.monitor_id)
+    if firsts:
+        conflicts |= await _insert_first_statuses(conn, dialect, firsts)
     if winners:
         await conn.execute(_BULK_SWAP, winners)
     return conflicts
 
 
-async def _swap_status(conn: AsyncConnection, dialect: str, status: StatusUpdate) -> bool:
-    values = status_values(status.status)
-    if status.expected_version == 0:
+_INSERT_CHUNK = 1_000  # rows per multi-row INSERT: 9 parameters each, under every limit
+
+
+async def _insert_first_statuses(
+    conn: AsyncConnection, dialect: str, firsts: Sequence[StatusUpdate]
+) -> set[int]:
+    """Insert every monitor's first status; returns the monitors another writer beat.
+
+    Rows go in monitor_id order (the caller sorted them), so two PostgreSQL writers
+    inserting overlapping sets wait on each other in the same order and never deadlock.
+    """
+    lost: set[int] = set()
+    for start in range(0, len(firsts), _INSERT_CHUNK):
+        chunk = firsts[start : start + _INSERT_CHUNK]
+        rows = [{"monitor_id": u.monitor_id, **status_values(u.status)} for u in chunk]
         inserted = (
             dml.insert(dialect, monitor_status)
-            .values(monitor_id=status.monitor_id, **values)
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["monitor_id"])
             .returning(monitor_status.c.monitor_id)
         )
-        return (await conn.execute(inserted)).first() is not None
-    updated = (
-        update(monitor_status)
-        .where(
-            monitor_status.c.monitor_id == status.monitor_id,
-            monitor_status.c.version == status.expected_version,
-        )
-        .values(values)
-        .returning(monitor_status.c.monitor_id)
-    )
-    return (await conn.execute(updated)).first() is not None
+        won = {int(mid) for (mid,) in (await conn.execute(inserted)).all()}
+        lost.update(u.monitor_id for u in chunk if u.monitor_id not in won)
+    return lost
