@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from pop3watch.probe.stream import Stream
+from pop3watch.probe.stream import Stream, parse_tcp_info
 
 ServerFn = Callable[[socket.socket], None]
 
@@ -133,3 +134,25 @@ async def test_connect_refused_raises_and_leaves_no_socket_behind() -> None:
     probe.close()  # nothing listens there now
     with pytest.raises(ConnectionRefusedError):
         await Stream.connect("127.0.0.1", port)
+
+
+def _tcp_info_bytes(state: int, rtt_us: int, total_retrans: int) -> bytes:
+    info = bytearray(104)
+    info[0] = state
+    struct.pack_into("I", info, 68, rtt_us)  # native order, as the kernel writes it
+    struct.pack_into("I", info, 100, total_retrans)
+    return bytes(info)
+
+
+@pytest.mark.parametrize(
+    ("rtt_us", "retrans", "expected"),
+    [
+        (250, 0, 0.00025),  # the handshake's round trip, as measured
+        (0, 0, None),  # no sample yet
+        (250, 1, None),  # a SYN was retransmitted: connect start + RTT would be too early
+    ],
+)
+def test_handshake_rtt_is_trusted_only_without_retransmissions(
+    rtt_us: int, retrans: int, expected: float | None
+) -> None:
+    assert parse_tcp_info(_tcp_info_bytes(1, rtt_us, retrans)) == (1, expected)

@@ -41,28 +41,42 @@ _RESET_AFTER_ACCEPT = frozenset({errno.ECONNRESET, errno.EPIPE})
 _IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR})
 # A kernel stamp older than this (or in the future) means the wall clock stepped.
 _MAX_STAMP_AGE_NS = 10 * 1_000_000_000
-# Offset of tcpi_rtt (microseconds, u32) in Linux's struct tcp_info.
-_TCPI_RTT = struct.Struct("I")
+# struct tcp_info (Linux): tcpi_state is byte 0, tcpi_rtt (microseconds) a u32 at 68,
+# tcpi_total_retrans a u32 at 100.
+_TCPI_U32 = struct.Struct("I")
 _TCPI_RTT_OFFSET = 68
+_TCPI_TOTAL_RETRANS_OFFSET = 100
+_TCPI_SIZE = 104
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
 _TCP_ESTABLISHED = 1
 # Created non-blocking: one system call fewer than setblocking(False) afterwards.
 _SOCK_TYPE = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 
 
+def parse_tcp_info(info: bytes) -> tuple[int, float | None]:
+    """(tcpi_state, the handshake's round trip in seconds) from a struct tcp_info.
+
+    The round trip is None when the kernel has no sample, or when a SYN was retransmitted:
+    the sample then covers the last SYN only, and the connection came up a retransmission
+    timeout later than connect start + RTT would say.
+    """
+    if len(info) < _TCPI_SIZE:  # pragma: no cover - kernels before 2.6
+        return (info[0] if info else 0), None
+    micros: int = _TCPI_U32.unpack_from(info, _TCPI_RTT_OFFSET)[0]
+    retransmitted: int = _TCPI_U32.unpack_from(info, _TCPI_TOTAL_RETRANS_OFFSET)[0]
+    if not micros or retransmitted:
+        return info[0], None
+    return info[0], micros / 1e6
+
+
 def _tcp_info(sock: socket.socket) -> tuple[int, float | None]:
-    """(tcpi_state, the SYN -> SYN-ACK round trip in seconds) as the kernel knows them;
-    (0, None) where it does not tell us."""
+    """``parse_tcp_info`` of the socket; (0, None) where the kernel does not tell."""
     if _TCP_INFO is None:
         return 0, None
     try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+        return parse_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCPI_SIZE))
     except OSError:  # pragma: no cover - every Linux since 2.4 answers
         return 0, None
-    if len(info) < _TCPI_RTT_OFFSET + 4:  # pragma: no cover - ancient kernel
-        return 0, None
-    micros: int = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)[0]
-    return info[0], (micros / 1e6 if micros else None)
 
 
 class Stream:
