@@ -83,22 +83,23 @@ def describe_os_error(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc or type(exc).__name__)
 
 
-async def open_stream(addresses: list[str], port: int) -> tuple[Stream, str]:
-    """Connect to the first address that answers; returns the stream and that address."""
+async def open_stream(addresses: list[str], port: int) -> Stream:
+    """Connect to the first address that answers (``Stream.address`` says which)."""
     if len(addresses) == 1:
         try:
-            return await Stream.connect(addresses[0], port), addresses[0]
+            return await Stream.connect(addresses[0], port)
         except OSError as exc:
             raise ConnectFailed(f"{addresses[0]} port {port}: {describe_os_error(exc)}") from None
     attempts: list[Callable[[], Awaitable[Stream]]] = [
         partial(Stream.connect, ip, port) for ip in addresses
     ]
-    winner, index, errors = await staggered_race(attempts, ATTEMPT_DELAY_S)
-    if winner is None or index is None:
+    winner, _index, errors = await staggered_race(attempts, ATTEMPT_DELAY_S)
+    if winner is None:
         reasons = "; ".join(
             f"{ip}: {getattr(err, 'strerror', None) or err}"
             for ip, err in zip(addresses, errors, strict=False)
             if err
         )
         raise ConnectFailed(f"port {port}: {reasons or 'no address answered'}")
-    return winner, addresses[index]
+    stream: Stream = winner
+    return stream

@@ -131,7 +131,6 @@ class _Pop3Check:
         self.session: Pop3Session | None = None
         self.address: str | None = None
         self.rtt_ms: float | None = None
-        self.ready_at = 0.0  # perf_counter() when the session could start (TCP, or TLS done)
         self.greeting: Greeting | None = None
         self.tls: TlsInfo | None = None
         self.capabilities = Capabilities()
@@ -191,7 +190,8 @@ class _Pop3Check:
             event = await self._session.read_event()
             # Both stamps come from the kernel and the connect call (see Stream), not from
             # after an await, so a busy event loop does not skew the response time.
-            self.rtt_ms = max(0.0, (self._session.stream.received_at - self.ready_at) * 1000)
+            stream = self._session.stream
+            self.rtt_ms = max(0.0, (stream.received_at - stream.ready_at) * 1000)
             assert isinstance(event, Greeting)
             self.greeting = event
             if not event.ok:
@@ -233,8 +233,8 @@ class _Pop3Check:
     async def _connect(self, addresses: list[str]) -> None:
         s = self.settings
         with self._phase(Phase.CONNECT):
-            self.stream, self.address = await open_stream(addresses, s.effective_port)
-        self.ready_at = self.stream.established_at
+            self.stream = await open_stream(addresses, s.effective_port)
+        self.address = self.stream.address
         if s.tls.implicit:
             with self._phase(Phase.TLS):
                 upgraded = await self._handshake(
@@ -246,22 +246,8 @@ class _Pop3Check:
                 )
                 self.stream.abort()
                 with self._phase(Phase.CONNECT):
-                    self.stream, self.address = await open_stream([self.address], s.effective_port)
-                self.ready_at = self.stream.established_at
-            else:
-                self.ready_at = self._tls_ready_at()
+                    self.stream = await open_stream([self.stream.address], s.effective_port)
         self.session = Pop3Session(self.stream, self.transcript, self.limits)
-
-    def _tls_ready_at(self) -> float:
-        """When the server could start its greeting after an implicit TLS handshake.
-
-        TLS 1.3: once our Finished left (the server answers it). TLS 1.2: once its
-        Finished arrived (the kernel's stamp of that read; its handshake ended there).
-        """
-        assert self.stream is not None
-        if self.tls is not None and self.tls.version == "TLSv1.3":
-            return self.stream.handshake_done_at
-        return self.stream.received_at or self.stream.handshake_done_at
 
     def _server_hostname(self) -> str:
         return self.settings.server_name or self.settings.host
@@ -318,7 +304,7 @@ class _Pop3Check:
         assert self.address is not None
         stream: Stream | None = None
         try:
-            stream, _ = await open_stream([self.address], self.settings.effective_port)
+            stream = await open_stream([self.address], self.settings.effective_port)
             if mode == "starttls":
                 session = Pop3Session(stream, Transcript(Redactor()), self.limits)
                 await session.read_event()

@@ -87,7 +87,9 @@ class Stream:
     - ``established_at``: when the TCP handshake completed (connect start + the round
       trip the kernel measured), independent of when the event loop noticed;
     - ``received_at``: when the packet behind the last read arrived (kernel stamp);
-    - ``handshake_done_at``: when the TLS handshake completed on our side.
+    - ``ready_at``: when the server could start speaking: ``established_at``, and after
+      ``start_tls`` the end of the TLS handshake (TLS 1.3: when our Finished left, the
+      server answers it; TLS 1.2: when the server's Finished arrived, its last word).
     """
 
     def __init__(self, sock: socket.socket, address: str, connect_started_at: float) -> None:
@@ -100,7 +102,7 @@ class Stream:
         self.established_at = 0.0
         self._handshake_rtt: float | None = None
         self.received_at = 0.0
-        self.handshake_done_at = 0.0
+        self.ready_at = 0.0
         self._buffer = bytearray()
         self._out = bytearray()
         self._eof = False
@@ -195,13 +197,10 @@ class Stream:
         self.established_at = (
             min(self.connect_started_at + rtt, self.connected_at) if rtt else self.connected_at
         )
+        self.ready_at = self.established_at
         self._resume_reading()
 
     # --- facts ------------------------------------------------------------------------
-
-    @property
-    def peer_address(self) -> str:
-        return self.address
 
     @property
     def ssl_object(self) -> ssl.SSLObject | None:
@@ -404,8 +403,12 @@ class Stream:
                         "the server closed the connection during the TLS handshake"
                     ) from None
                 await self._wait()
-        self.handshake_done_at = time.perf_counter()
+        finished_sent_at = time.perf_counter()
         self._flush_tls()  # our Finished (TLS 1.3): the server speaks once it has it
+        if self._ssl.version() == "TLSv1.3":
+            self.ready_at = finished_sent_at
+        else:
+            self.ready_at = self.received_at or finished_sent_at
         self._tls_ready = True
         self._decrypt()  # application data that arrived with the handshake's last flight
 

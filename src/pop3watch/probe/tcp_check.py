@@ -50,7 +50,8 @@ async def check_tcp(settings: TcpSettings) -> CheckResult:
             addresses = await resolve(settings.host, settings.port, settings.ip_family)
             timings["dns"] = (time.perf_counter() - start) * 1000
             phase, start = Phase.CONNECT, time.perf_counter()
-            stream, address = await open_stream(addresses, settings.port)
+            stream = await open_stream(addresses, settings.port)
+            address = stream.address
             timings["connect"] = (time.perf_counter() - start) * 1000
             # The handshake as the kernel saw it, not as a busy event loop noticed it.
             rtt_ms = (stream.established_at - stream.connect_started_at) * 1000
