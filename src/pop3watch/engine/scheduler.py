@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import math
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from pop3watch.percentiles import nearest_rank
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,7 @@ class SchedulerStats:
 
     def percentile(self, p: float) -> float | None:
         """Nearest-rank percentile of recorded start lateness, in seconds."""
-        if not self.lateness_s:
-            return None
-        ordered = sorted(self.lateness_s)
-        rank = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
-        return ordered[rank]
+        return nearest_rank(sorted(self.lateness_s), p)
 
 
 class Scheduler:

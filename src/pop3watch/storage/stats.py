@@ -13,19 +13,11 @@ Job: the scoring rules shared by rollups, uptime and reports. Rule: pure Python,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pop3watch.percentiles import nearest_rank
+
 P95 = 95
-
-
-def nearest_rank(sorted_values: Sequence[float], percent: int = P95) -> float | None:
-    """The nearest-rank percentile of already sorted values (None when empty)."""
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    rank = (percent * n + 99) // 100  # ceil(percent * n / 100) in integers: exact
-    return sorted_values[max(rank, 1) - 1]
 
 
 class NearestRankAggregate:
