@@ -31,26 +31,14 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
+from _procs import CLK_TCK, proc_cpu_s, stat_fields
+
 DRAIN_TIMEOUT_S = 15.0
 
 
 # --- /proc helpers -----------------------------------------------------------------------
-
-
-def _stat_fields(pid: int | str) -> list[str]:
-    """Fields of /proc/<pid>/stat after the command name (index 0 is the state)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2 :].split()
-
-
-def proc_cpu_s(pid: int) -> float:
-    """utime+stime of one process (all its threads), in seconds."""
-    f = _stat_fields(pid)
-    return (int(f[11]) + int(f[12])) / _CLK_TCK
 
 
 def session_cpu_s(sid: int) -> float:
@@ -60,12 +48,12 @@ def session_cpu_s(sid: int) -> float:
         if not entry.name.isdigit():
             continue
         try:
-            f = _stat_fields(entry.name)
+            f = stat_fields(entry.name)
         except (OSError, ValueError):
             continue
         if int(f[3]) == sid:
             total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    return total / _CLK_TCK
+    return total / CLK_TCK
 
 
 def machine_cpu_s() -> tuple[float, float]:
@@ -74,7 +62,7 @@ def machine_cpu_s() -> tuple[float, float]:
     with open("/proc/stat") as fh:
         values = [int(v) for v in fh.readline().split()[1:]]
     busy = values[0] + values[1] + values[2] + values[5] + values[6]
-    return busy / _CLK_TCK, values[7] / _CLK_TCK
+    return busy / CLK_TCK, values[7] / CLK_TCK
 
 
 def self_cpu_s(who: int = resource.RUSAGE_SELF) -> float:

@@ -42,6 +42,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from _procs import kill_group
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DRIVERS = BENCH / "_drivers.py"
@@ -157,19 +159,6 @@ class Env:
 # --- process handling --------------------------------------------------------------------
 
 
-def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """Stop a process started with start_new_session=True, and everything it spawned."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-
-
 def wait_quiet(max_wait_s: float, threshold_cores: float) -> float:
     """Wait (at most `max_wait_s`) until the machine has been nearly idle for one second,
     so a cell does not start on top of somebody else's burst; returns the last reading
@@ -198,10 +187,10 @@ def _run_driver(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         return {"driver_error": f"driver did not finish within {timeout_s:.0f} s"}
     finally:
-        _kill_group(proc, grace_s=1.0)
+        kill_group(proc, grace_s=1.0)
     lines = out.decode(errors="replace").strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = err.decode(errors="replace").strip()[-800:]
@@ -790,7 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         report = render(args, env, cells, rtt, started)
     finally:
         for proc in reversed(env.procs):
-            _kill_group(proc)
+            kill_group(proc)
         if dovecot is not None:
             stop_dovecot(dovecot)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -68,7 +68,6 @@ import re
 import resource
 import secrets
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -80,7 +79,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from _procs import CLK_TCK, fields_cpu_s, kill_group, proc_cpu_s
+
+from pop3watch.percentiles import nearest_rank
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -101,26 +104,10 @@ BACKLOG_SAMPLE_S = 0.25
 #: (it flushes every 0.5 s by default).
 TARGET_BACKLOG_S = 2.0
 TIMELINE_STEP_S = 10.0
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME text format
 
 
 # --- /proc readings (parent and child) ---------------------------------------------------
-
-
-def _stat_fields(pid: int | str) -> list[str]:
-    """Fields of /proc/<pid>/stat after the command name (index 0 is the state)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2 :].split()
-
-
-def proc_cpu_s(pid: int) -> float | None:
-    """utime+stime of one live process (all its threads), in seconds."""
-    try:
-        f = _stat_fields(pid)
-    except (OSError, ValueError):
-        return None
-    return (int(f[11]) + int(f[12])) / _CLK_TCK
 
 
 #: PostgreSQL's own background processes (their CPU is part of any cell's database load).
@@ -153,8 +140,7 @@ def postgres_cpu(database: str) -> dict[str, float]:
         mine = f" {database} " in title
         server = title.startswith("/") or any(f": {aux}" in title for aux in _PG_AUX)
         if mine or server:
-            f = text[text.rindex(")") + 2 :].split()
-            out[entry.name] = (int(f[11]) + int(f[12])) / _CLK_TCK
+            out[entry.name] = fields_cpu_s(text[text.rindex(")") + 2 :].split())
     return out
 
 
@@ -169,7 +155,7 @@ def machine_busy_s() -> float:
     with open("/proc/stat") as fh:
         values = [int(v) for v in fh.readline().split()[1:]]
     idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / _CLK_TCK
+    return (sum(values[:8]) - idle) / CLK_TCK
 
 
 def self_cpu_s() -> tuple[float, float]:
@@ -192,14 +178,6 @@ def self_rss_mb() -> float:
     """Current resident set size of this process, in MB."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def nearest_rank(ordered: Sequence[float], p: float) -> float | None:
-    """Nearest-rank percentile of sorted values (as ``SchedulerStats.percentile``)."""
-    if not ordered:
-        return None
-    rank = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
-    return ordered[rank]
 
 
 # --- the child: one cell -----------------------------------------------------------------
@@ -353,7 +331,11 @@ async def _cell(spec: dict[str, Any]) -> dict[str, Any]:
 
     def snap() -> Snapshot:
         # Foreign readings first, so reading /proc is not inside our own CPU window.
-        server, busy = proc_cpu_s(server_pid), machine_busy_s()
+        try:
+            server: float | None = proc_cpu_s(server_pid)
+        except (OSError, ValueError):
+            server = None
+        busy = machine_busy_s()
         pg = postgres_cpu(pg_name) if pg_name else None
         s, w = sched.stats, writer.stats
         user, system = self_cpu_s()
@@ -534,25 +516,24 @@ def niced(argv: list[str], nice: int) -> list[str]:
     return ["nice", "-n", str(nice), *argv]
 
 
-def prioritize(pid: int, nice: int) -> None:
-    """Also set the niceness of the process's scheduler autogroup: with autogroups on (the
-    default), a new session's ``nice`` only ranks it against its own session."""
+def spawn_niced(
+    argv: list[str], nice: int, *, stdin: int, stderr: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session at ``nice``, stdout piped. Also sets the niceness
+    of the process's scheduler autogroup: with autogroups on (the default), a new
+    session's ``nice`` only ranks it against its own session."""
+    proc = subprocess.Popen(
+        niced(argv, nice),
+        cwd=ROOT,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+    )
     if nice != 0:
         with contextlib.suppress(OSError):
-            Path(f"/proc/{pid}/autogroup").write_text(str(nice))
-
-
-def _kill(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """Stop a process started with start_new_session=True, and anything it spawned."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
+            Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
+    return proc
 
 
 @contextlib.contextmanager
@@ -561,15 +542,12 @@ def load_server(
 ) -> Iterator[LoadServer]:
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     argv = [sys.executable, str(LOAD_SERVER), "--ports", str(ports), "--closed", "1"]
-    proc = subprocess.Popen(
-        niced([*argv, "--max-seconds", str(int(lifetime_s))], nice),
-        cwd=ROOT,
+    proc = spawn_niced(
+        [*argv, "--max-seconds", str(int(lifetime_s))],
+        nice,
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
         stderr=log_file,
-        start_new_session=True,
     )
-    prioritize(proc.pid, nice)
     try:
         assert proc.stdout is not None
         assert proc.stdin is not None
@@ -582,7 +560,7 @@ def load_server(
             last = _readline(proc, 10.0)
             server.served = json.loads(last).get("served", {})
     finally:
-        _kill(proc)
+        kill_group(proc)
         log_file.close()
         errors = log_path.read_text(errors="replace").strip()
         if errors:
@@ -690,17 +668,12 @@ def run_child(
 ) -> None:
     log_path = workdir / f"{cell.name}.log"
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            niced(
-                [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)], nice
-            ),
-            cwd=ROOT,
+        proc = spawn_niced(
+            [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+            nice,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
             stderr=log_file,
-            start_new_session=True,
         )
-        prioritize(proc.pid, nice)
         spy: subprocess.Popen[bytes] | None = None
         lines: queue.Queue[bytes | None] = queue.Queue()
 
@@ -740,11 +713,11 @@ def run_child(
         except (subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
             cell.error = f"{type(exc).__name__}: {exc}"
         finally:
-            _kill(proc)
+            kill_group(proc)
             if spy is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     spy.wait(timeout=30)
-                _kill(spy)
+                kill_group(spy)
                 cell.profile = str(py_spy / f"{cell.name}.txt") if py_spy else None
     log_text = log_path.read_text(errors="replace")
     cell.log_counts = {
@@ -1060,7 +1033,7 @@ def run_report_speed(pg: str, timeout_s: float) -> ReportSpeed:
         rs.error = f"bench/report_speed.py did not finish within {timeout_s:.0f} s"
         return rs
     finally:
-        _kill(proc, grace_s=2.0)
+        kill_group(proc, grace_s=2.0)
     rs.output = out.decode(errors="replace")
     if proc.returncode != 0:
         rs.error = f"bench/report_speed.py exited with {proc.returncode}"
