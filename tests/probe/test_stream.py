@@ -5,6 +5,7 @@ connections. Runs on both event loops (see conftest)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import threading
@@ -132,8 +133,10 @@ async def test_connect_refused_raises_and_leaves_no_socket_behind() -> None:
     probe = socket.create_server(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()  # nothing listens there now
+    open_fds = len(os.listdir("/proc/self/fd"))
     with pytest.raises(ConnectionRefusedError):
         await Stream.connect("127.0.0.1", port)
+    assert len(os.listdir("/proc/self/fd")) == open_fds  # the socket was closed
 
 
 def _tcp_info_bytes(state: int, rtt_us: int, total_retrans: int) -> bytes:
