@@ -15,8 +15,8 @@ import asyncio
 import time
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import Any
 
+from pop3watch.aio import Deadline
 from pop3watch.errors import (
     AuthFailed,
     AuthUnsupported,
@@ -56,8 +56,8 @@ from pop3watch.pop3 import (
     build_mechanism,
     preferred_mechanisms,
 )
-from pop3watch.probe.connect import describe_os_error, open_stream, resolve
-from pop3watch.probe.result import CheckResult, MailboxInfo, Timings, TlsInfo
+from pop3watch.probe.connect import describe_os_error, ip_literal, open_stream, resolve
+from pop3watch.probe.result import CheckResult, MailboxInfo, TlsInfo
 from pop3watch.probe.secrets import resolve_secret
 from pop3watch.probe.session import Pop3Session
 from pop3watch.probe.settings import AuthMode, CheckSettings, TlsMode
@@ -73,11 +73,12 @@ from pop3watch.probe.tls import (
     worth_diagnosing,
 )
 from pop3watch.probe.transcript import Redactor, Transcript, escape
-from pop3watch.probe.verdict import Thresholds, grade
+from pop3watch.probe.verdict import grade
 
 # Timing keys per phase; STLS and both handshakes count as "tls". Precomputed: this
 # runs several times per check, and an enum's .value is a property call.
 _TIMING_KEY = {phase: "tls" if phase is Phase.STARTTLS else phase.value for phase in Phase}
+_CONFIG_KEY = _TIMING_KEY[Phase.CONFIG]  # reading secrets: not a phase the result reports
 _QUIT_GRACE_S = 2.0
 
 
@@ -155,10 +156,10 @@ class _Pop3Check:
     async def run(self) -> CheckResult:
         s = self.settings
         error: Pop3WatchError | None = None
-        deadline = asyncio.get_running_loop().time() + s.timeout
+        loop = asyncio.get_running_loop()
         try:
             try:
-                async with asyncio.timeout_at(deadline):
+                with Deadline(loop, loop.time() + s.timeout):
                     try:
                         await self._run_session()
                     except Pop3WatchError as exc:
@@ -182,9 +183,11 @@ class _Pop3Check:
 
     async def _run_session(self) -> None:
         s = self.settings
-        secret = await self._secret()
+        secret = await self._secret() if s.auth is not AuthMode.NONE else None
         with self._phase(Phase.DNS):
-            addresses = await resolve(s.host, s.effective_port, s.ip_family)
+            addresses = ip_literal(s.host, s.ip_family) or await resolve(
+                s.host, s.effective_port, s.ip_family
+            )
         await self._connect(addresses)
         with self._phase(Phase.GREETING):
             event = await self._session.read_event()
@@ -455,41 +458,33 @@ class _Pop3Check:
         s = self.settings
         cert = self.tls.cert if self.tls else None
         verdict = grade(
-            error,
-            rtt_ms=self.rtt_ms,
-            cert=cert,
-            mailbox=self.mailbox,
-            thresholds=Thresholds(
-                warn_rtt_ms=s.warn_rtt_ms,
-                down_rtt_ms=s.down_rtt_ms,
-                cert_warn_days=s.cert_warn_days,
-                warn_messages=s.warn_messages,
-                down_messages=s.down_messages,
-                warn_octets=s.warn_octets,
-                down_octets=s.down_octets,
-            ),
+            error, rtt_ms=self.rtt_ms, cert=cert, mailbox=self.mailbox, thresholds=s.thresholds
         )
-        timings: dict[str, Any] = {
-            k: round(v, 3) for k, v in self.timings.items() if k != Phase.CONFIG.value
+        timings: dict[str, float] = {
+            k: round(v, 3) for k, v in self.timings.items() if k != _CONFIG_KEY
         }
         timings["total"] = round((time.perf_counter() - self.t0) * 1000, 3)
         greeting = None
         if self.greeting is not None:
             greeting = escape(self.redactor(self.greeting.text))
-        return CheckResult(
-            probe="pop3",
-            status=verdict.status,
-            error=verdict.error,
-            warnings=verdict.warnings,
-            started_at=self.started_at,
-            target=s.target,
-            address=self.address,
-            rtt_ms=round(self.rtt_ms, 3) if self.rtt_ms is not None else None,
-            timings_ms=Timings(**timings),
-            tls=self.tls,
-            capabilities=list(self.capabilities.lines),
-            auth_mechanism=self.auth_mechanism,
-            mailbox=self.mailbox,
-            greeting=greeting,
-            transcript=self.transcript.lines(),
+        # One validation of plain data: pydantic builds the nested models in Rust, which
+        # costs less than constructing each of them in Python first.
+        return CheckResult.model_validate(
+            {
+                "probe": "pop3",
+                "status": verdict.status,
+                "error": verdict.error,
+                "warnings": verdict.warnings,
+                "started_at": self.started_at,
+                "target": s.target,
+                "address": self.address,
+                "rtt_ms": round(self.rtt_ms, 3) if self.rtt_ms is not None else None,
+                "timings_ms": timings,
+                "tls": self.tls,
+                "capabilities": list(self.capabilities.lines),
+                "auth_mechanism": self.auth_mechanism,
+                "mailbox": self.mailbox,
+                "greeting": greeting,
+                "transcript": self.transcript.rows(),
+            }
         )

@@ -26,9 +26,10 @@ from pop3watch.probe.transcript import Transcript
 
 
 def _status_text(ok: bool, code: str | None, text: str) -> str:
-    head = "+OK" if ok else "-ERR"
-    parts = [head, f"[{code}]" if code else "", text]
-    return " ".join(p for p in parts if p)
+    line = "+OK" if ok else "-ERR"
+    if code:
+        line = f"{line} [{code}]"
+    return f"{line} {text}" if text else line
 
 
 def render_event(event: Event) -> list[str]:

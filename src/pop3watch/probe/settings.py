@@ -15,6 +15,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pop3watch.probe.verdict import Thresholds
+
 MAX_TIMEOUT_S = 900.0
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _HOST = re.compile(r"^[A-Za-z0-9._:%\-\[\]]+$")
@@ -246,6 +248,19 @@ class CheckSettings(BaseModel):
     def target(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.effective_port}"
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The grading thresholds among these settings."""
+        return Thresholds(
+            warn_rtt_ms=self.warn_rtt_ms,
+            down_rtt_ms=self.down_rtt_ms,
+            cert_warn_days=self.cert_warn_days,
+            warn_messages=self.warn_messages,
+            down_messages=self.down_messages,
+            warn_octets=self.warn_octets,
+            down_octets=self.down_octets,
+        )
 
 
 class TcpSettings(BaseModel):

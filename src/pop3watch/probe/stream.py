@@ -92,6 +92,32 @@ class Stream:
       server answers it; TLS 1.2: when the server's Finished arrived, its last word).
     """
 
+    # Slots: thousands of streams are made a second, and every attribute is hot.
+    __slots__ = (
+        "_buffer",
+        "_closed",
+        "_eof",
+        "_error",
+        "_fd",
+        "_handshake_rtt",
+        "_incoming",
+        "_loop",
+        "_out",
+        "_outgoing",
+        "_reading",
+        "_sock",
+        "_ssl",
+        "_tls_ready",
+        "_waiter",
+        "_writing",
+        "address",
+        "connect_started_at",
+        "connected_at",
+        "established_at",
+        "ready_at",
+        "received_at",
+    )
+
     def __init__(self, sock: socket.socket, address: str, connect_started_at: float) -> None:
         self._sock = sock
         self._fd = sock.fileno()
@@ -151,16 +177,9 @@ class Stream:
 
     async def _connected(self) -> None:
         """Wait for the non-blocking connect() to finish; raise its error if it failed."""
-        loop = self._loop
-        done: asyncio.Future[None] = loop.create_future()
-
-        def on_writable() -> None:
-            if not done.done():
-                done.set_result(None)
-
-        loop.add_writer(self._fd, on_writable)
+        self._loop.add_writer(self._fd, self._wake)
         try:
-            await done
+            await self._wait()
         except BaseException:
             self._drop_writer()
             raise
@@ -311,7 +330,12 @@ class Stream:
                 if self._error is not None:
                     raise self._error
                 return b""
-            await self._wait()
+            # _wait() inlined: this is the hottest await of a check.
+            self._waiter = waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         data = bytes(self._buffer)
         self._buffer.clear()
         self._resume_reading()
@@ -375,7 +399,7 @@ class Stream:
     def _stop_writing(self) -> None:
         if self._writing:
             self._writing = False
-            with suppress(RuntimeError):
+            with suppress(RuntimeError):  # as in _pause_reading
                 self._loop.remove_writer(self._fd)
 
     # --- TLS --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pop3watch.probe.result import TranscriptLine
 
@@ -83,12 +84,17 @@ class Transcript:
     def note(self, text: str) -> None:
         self._add("*", text)
 
-    def lines(self) -> list[TranscriptLine]:
-        """The transcript as result models."""
+    def rows(self) -> list[dict[str, Any]]:
+        """The transcript as plain data in the shape of ``TranscriptLine`` (for a result
+        validated in one go)."""
         raw = self._lines
         if self._dropped:
             raw = [*raw, (raw[-1][0], "*", f"... {self._dropped} more lines dropped")]
-        return [TranscriptLine(t_ms=round(t * 1000, 3), dir=d, text=text) for t, d, text in raw]
+        return [{"t_ms": round(t * 1000, 3), "dir": d, "text": text} for t, d, text in raw]
+
+    def lines(self) -> list[TranscriptLine]:
+        """The transcript as result models."""
+        return [TranscriptLine.model_validate(row) for row in self.rows()]
 
     def render(self) -> str:
         return "\n".join(f"{line.t_ms:9.3f} {line.dir}: {line.text}" for line in self.lines())

@@ -57,10 +57,12 @@ def _mailbox_findings(
     return found
 
 
-def _cert_finding(cert: CertInfo | None, warn_days: int | None, now: datetime) -> CheckError | None:
+def _cert_finding(
+    cert: CertInfo | None, warn_days: int | None, now: datetime | None
+) -> CheckError | None:
     if cert is None or warn_days is None:
         return None
-    remaining = cert.not_after - now
+    remaining = cert.not_after - (now or datetime.now(UTC))
     if remaining > timedelta(days=warn_days):
         return None
     if remaining.total_seconds() < 0:
@@ -83,7 +85,6 @@ def grade(
 ) -> Verdict:
     """The verdict for one check. A session error is always down and always the reason;
     otherwise down thresholds come before warnings, and the other findings are listed."""
-    now = now or datetime.now(UTC)
     if error is not None:
         return Verdict(Status.DOWN, ErrorInfo.from_error(error), [])
     down: list[CheckError] = []
