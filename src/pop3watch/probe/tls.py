@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+import time
 import warnings
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -54,19 +55,38 @@ def _cached_context(verify: bool, ca_file: str | None, ca_mtime: float | None) -
     return context
 
 
-def client_context(*, verify: bool, ca_file: Path | None, pinned: bool) -> ssl.SSLContext:
-    """The context for one check; cached, since loading a CA store costs milliseconds.
+# A CA file is looked at (stat) at most this often: a replaced file is picked up within
+# this time, and checks in between cost no system call for it.
+CA_RESTAT_S = 1.0
+_ca_seen: dict[Path, tuple[float, float]] = {}  # ca_file -> (looked at, monotonic; mtime)
 
-    With a pinned fingerprint the pin replaces chain and name verification (that is the
-    point of pinning a self-signed certificate), so OpenSSL does not verify then.
-    """
-    chain = verify and not pinned
-    if ca_file is None or not chain:
-        return _cached_context(chain, None, None)
+
+def _ca_mtime(ca_file: Path) -> float:
+    now = time.monotonic()
+    seen = _ca_seen.get(ca_file)
+    if seen is not None and now - seen[0] < CA_RESTAT_S:
+        return seen[1]
     try:
         mtime = ca_file.stat().st_mtime
     except OSError as exc:
         raise ConfigError(f"ca_file {ca_file}: {exc.strerror}") from None
+    if len(_ca_seen) >= 4096:  # bounded, like the context cache
+        _ca_seen.clear()
+    _ca_seen[ca_file] = (now, mtime)
+    return mtime
+
+
+def client_context(*, verify: bool, ca_file: Path | None, pinned: bool) -> ssl.SSLContext:
+    """The context for one check; cached, since loading a CA store costs milliseconds.
+
+    With a pinned fingerprint the pin replaces chain and name verification (that is the
+    point of pinning a self-signed certificate), so OpenSSL does not verify then. A
+    ``ca_file`` that changes on disk is loaded again (within ``CA_RESTAT_S``).
+    """
+    chain = verify and not pinned
+    if ca_file is None or not chain:
+        return _cached_context(chain, None, None)
+    mtime = _ca_mtime(ca_file)
     try:
         return _cached_context(True, str(ca_file), mtime)
     except (ssl.SSLError, OSError) as exc:
