@@ -2,7 +2,7 @@
 
 Job: one non-blocking socket driven by the event loop's reader/writer callbacks, with TLS
 as an ``ssl.SSLObject`` over memory BIOs. Rule: no POP3 knowledge here; deadlines are the
-caller's (``asyncio.timeout_at``).
+caller's (``pop3watch.aio.Deadline``).
 
 Why not an asyncio transport:
 - every read is a ``recvmsg()`` carrying the kernel's receive timestamp (SO_TIMESTAMPNS),
@@ -26,6 +26,7 @@ import sys
 import time
 from contextlib import suppress
 
+from pop3watch.aio import Deadline
 from pop3watch.errors import StarttlsInjection
 
 # Reading pauses once this much is buffered; the protocol core stops far earlier.
@@ -448,7 +449,7 @@ class Stream:
                 self._ssl.unwrap()
             self._flush_tls()
         try:
-            async with asyncio.timeout(grace_s):
+            with Deadline(self._loop, self._loop.time() + grace_s):
                 while not self._eof or self._out:
                     self._buffer.clear()
                     self._resume_reading()

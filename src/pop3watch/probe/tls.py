@@ -183,12 +183,18 @@ def _parsed(der: bytes) -> CertInfo:
     )
 
 
+@lru_cache(maxsize=1024)
+def _dated(der: bytes, days_left: int, verified: bool) -> CertInfo:
+    """The facts with the per-check fields set; cached too (the model is frozen, so one
+    object serves every check of the same certificate on the same day)."""
+    return _parsed(der).model_copy(update={"days_left": days_left, "verified": verified})
+
+
 def cert_info(der: bytes, *, verified: bool, now: datetime | None = None) -> CertInfo:
     """Facts about the leaf certificate, read straight from its DER."""
     now = now or datetime.now(UTC)
-    facts = _parsed(der)
-    days_left = int((facts.not_after - now).total_seconds() // 86400)
-    return facts.model_copy(update={"days_left": days_left, "verified": verified})
+    days_left = int((_parsed(der).not_after - now).total_seconds() // 86400)
+    return _dated(der, days_left, verified)
 
 
 def check_pin(info: CertInfo, pin: str, now: datetime) -> None:
