@@ -20,6 +20,8 @@ KNOWN_RESPONSE_CODES: Final = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP", "S
 
 def split_response_code(text: str) -> tuple[str | None, str]:
     """Split ``"[IN-USE] locked"`` into ``("IN-USE", "locked")``; codes are upper-cased."""
+    if not text.startswith("["):  # nearly every response: no regex needed
+        return None, text
     match = _RESP_CODE.match(text)
     if match is None:
         return None, text
