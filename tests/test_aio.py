@@ -48,43 +48,38 @@ def test_a_block_that_finishes_in_time_is_never_cancelled_later(uvloop: bool) ->
     _run(body, uvloop)
 
 
-@LOOPS
-def test_someone_elses_cancellation_passes_through_unchanged(uvloop: bool) -> None:
-    async def guarded(entered: asyncio.Event) -> None:
+async def _cancelled_from_outside(deadline_in_s: float) -> asyncio.Task[None]:
+    """A task inside a Deadline ``deadline_in_s`` seconds away, cancelled by someone
+    else (as a service shutting down cancels its checks)."""
+    entered = asyncio.Event()
+
+    async def guarded() -> None:
         loop = asyncio.get_running_loop()
-        with Deadline(loop, loop.time() + 5):
+        with Deadline(loop, loop.time() + deadline_in_s):
             entered.set()
             await asyncio.sleep(5)
 
+    task = asyncio.create_task(guarded())
+    await entered.wait()
+    task.cancel()
+    return task
+
+
+@LOOPS
+@pytest.mark.parametrize(
+    "deadline_in_s",
+    [5, 0],
+    # 0: both fire in the same loop iteration; the service's cancel must not be eaten.
+    ids=["deadline-far", "deadline-racing"],
+)
+def test_someone_elses_cancellation_passes_through_unchanged(
+    uvloop: bool, deadline_in_s: float
+) -> None:
     async def body() -> None:
-        entered = asyncio.Event()
-        task = asyncio.create_task(guarded(entered))
-        await entered.wait()
-        task.cancel()
+        task = await _cancelled_from_outside(deadline_in_s)
         with pytest.raises(asyncio.CancelledError):
             await task
         assert task.cancelled()
-
-    _run(body, uvloop)
-
-
-@LOOPS
-def test_a_shutdown_cancel_racing_the_deadline_stays_a_cancellation(uvloop: bool) -> None:
-    """Both fire in the same loop iteration: the service's cancel must not be eaten."""
-
-    async def guarded(entered: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        with Deadline(loop, loop.time()):
-            entered.set()
-            await asyncio.sleep(5)
-
-    async def body() -> None:
-        entered = asyncio.Event()
-        task = asyncio.create_task(guarded(entered))
-        await entered.wait()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
 
     _run(body, uvloop)
 

@@ -58,7 +58,8 @@ def _cached_context(verify: bool, ca_file: str | None, ca_mtime: float | None) -
 # A CA file is looked at (stat) at most this often: a replaced file is picked up within
 # this time, and checks in between cost no system call for it.
 CA_RESTAT_S = 1.0
-_ca_seen: dict[Path, tuple[float, float]] = {}  # ca_file -> (looked at, monotonic; mtime)
+# ca_file -> (when it was last looked at, on the monotonic clock; its mtime then)
+_ca_seen: dict[Path, tuple[float, float]] = {}
 
 
 def _ca_mtime(ca_file: Path) -> float:
