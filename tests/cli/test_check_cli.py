@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.certs import CertBundle
 from tests.fixtures.dovecot import DovecotServer
-from tests.fixtures.scripted import Pop3Script, ScriptedFactory
+from tests.fixtures.scripted import Pop3Script, ScriptedFactory, ScriptedServer, silent
 
 
 def pop3watch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -176,4 +178,142 @@ def test_missing_secret_is_config_missing_and_unknown_for_nagios(scripted: Scrip
     proc = pop3watch(*args, "--nagios")
     assert proc.returncode == 3
     assert proc.stdout.startswith("POP3 UNKNOWN - config_missing:")
+    assert srv.connections == 0
+
+
+def test_diagnose_goes_to_stderr_with_json_or_nagios(scripted: ScriptedFactory) -> None:
+    """Machine-read output stays parseable: JSON parses, the plugin line comes first."""
+    srv = scripted(Pop3Script())
+    base = [srv.host, "--port", str(srv.port), "--diagnose"]
+    proc = pop3watch(*base, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "up"
+    assert " C: QUIT" in proc.stderr
+    proc = pop3watch(*base, "--nagios")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("POP3 OK - ")
+    assert proc.stdout.count("\n") == 1
+    assert " C: QUIT" in proc.stderr
+    plain = pop3watch(*base)  # alone, --diagnose still prints to stdout, then the line
+    assert " C: QUIT" in plain.stdout
+    assert plain.stdout.splitlines()[-1].startswith("UP ")
+
+
+def test_nagios_without_a_greeting_has_no_time_perfdata(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """No greeting means no response time: time=0 would graph as the fastest answer yet."""
+    plain = scripted(silent())
+    proc = pop3watch(plain.host, "--port", str(plain.port), "--nagios", "--timeout", "0.5")
+    assert proc.returncode == 2
+    assert proc.stdout.startswith("POP3 CRITICAL - timeout: ")
+    assert "|" not in proc.stdout  # nothing was measured at all
+    tls = scripted(silent(), tls_context=certs.good)  # a certificate, then silence
+    proc = pop3watch(
+        tls.host, "--port", str(tls.port), "--tls", "tls", "--ca-file", str(certs.ca_file),
+        "--nagios", "--timeout", "0.5",
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "time=" not in proc.stdout
+    assert re.search(r"\|cert_days=\d+;14;;;$", proc.stdout.rstrip("\n")), proc.stdout
+
+
+def test_fingerprint_pins_the_certificate(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.self_signed)
+    base = [srv.host, "--port", str(srv.port), "--tls", "tls"]
+    sha = certs.self_signed_sha256
+    colons = ":".join(sha[i : i + 2] for i in range(0, 64, 2)).upper()  # as openssl prints it
+    proc = pop3watch(*base, "--fingerprint", colons)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("UP ")
+    proc = pop3watch(*base, "--fingerprint", certs.good_sha256, "--json")
+    assert proc.returncode == 2
+    error = json.loads(proc.stdout)["error"]
+    assert (error["code"], error["phase"]) == ("cert_invalid", "tls")
+    assert "pin mismatch" in error["message"]
+    proc = pop3watch(*base, "--fingerprint", "not-a-fingerprint")
+    assert proc.returncode == 3
+    assert "fingerprint" in proc.stderr
+
+
+def test_no_verify_accepts_a_self_signed_certificate_as_unverified(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.self_signed)
+    base = [srv.host, "--port", str(srv.port), "--tls", "tls"]
+    refused = pop3watch(*base)
+    assert refused.returncode == 2
+    assert "cert_invalid" in refused.stdout
+    proc = pop3watch(*base, "--no-verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.match(r"UP .* TLSv1\.[23], cert \d+ days UNVERIFIED$", proc.stdout.rstrip("\n"))
+
+
+def test_cert_warn_days_sets_when_an_expiring_certificate_warns(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.expiring_soon)  # 5 days left
+    base = [srv.host, "--port", str(srv.port), "--tls", "tls", "--ca-file", str(certs.ca_file)]
+    proc = pop3watch(*base)  # the default, 14 days
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("WARN ")
+    assert " - cert_expiring: " in proc.stdout
+    proc = pop3watch(*base, "--cert-warn-days", "3")
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.startswith("UP ")
+    proc = pop3watch(*base, "--cert-warn-days", "7", "--nagios")
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("POP3 WARNING - cert_expiring: ")
+    assert "cert_days=5;7;;;" in proc.stdout
+
+
+def test_warn_exits_1_in_default_mode(scripted: ScriptedFactory) -> None:
+    srv = scripted(Pop3Script(greeting_delay=0.2))
+    proc = pop3watch(srv.host, "--port", str(srv.port), "--warn-rtt-ms", "50")
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.startswith("WARN ")
+    assert " - slow_response: " in proc.stdout
+
+
+def login_args(srv: ScriptedServer) -> list[str]:
+    return [
+        srv.host, "--port", str(srv.port), "--auth", "user", "--user", "alice",
+        "--allow-plaintext-auth",
+    ]  # fmt: skip
+
+
+def test_password_file(scripted: ScriptedFactory, tmp_path: Path) -> None:
+    """The file's final newline is not part of the password."""
+    srv = scripted(Pop3Script())
+    path = tmp_path / "password"
+    path.write_text("wonderland\n")
+    proc = pop3watch(*login_args(srv), "--password-file", str(path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert srv.wait_idle()
+    assert b"PASS wonderland" in [r.line for r in srv.received]
+    assert "wonderland" not in proc.stdout + proc.stderr
+
+
+def test_password_command(scripted: ScriptedFactory, tmp_path: Path) -> None:
+    """The command prints the secret; the command line does not hold it."""
+    srv = scripted(Pop3Script())
+    helper = tmp_path / "print_password.py"
+    helper.write_text("print('wonder' + 'land')\n")
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(helper))}"
+    proc = pop3watch(*login_args(srv), "--password-command", command)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert srv.wait_idle()
+    assert b"PASS wonderland" in [r.line for r in srv.received]
+
+
+def test_password_env_and_file_together_exit_3(scripted: ScriptedFactory, tmp_path: Path) -> None:
+    srv = scripted(Pop3Script())
+    path = tmp_path / "password"
+    path.write_text("wonderland\n")
+    proc = pop3watch(
+        *login_args(srv), "--password-env", "P3W_CLI_PW", "--password-file", str(path),
+        env={"P3W_CLI_PW": "wonderland"},
+    )  # fmt: skip
+    assert proc.returncode == 3
+    assert "at most one of password_env, password_file, password_command" in proc.stderr
     assert srv.connections == 0

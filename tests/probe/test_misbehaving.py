@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import hashlib
+import hmac
+import shlex
 import socket
+import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
+from pop3watch.pop3 import Limits, Pop3Connection
 from pop3watch.probe import CheckResult, CheckSettings, Status, check_pop3
 from tests.fixtures.certs import CertBundle
 from tests.fixtures.scripted import (
+    CRAM_MD5_CHALLENGE,
+    DEFAULT_GREETING,
     Pop3Script,
     ScriptedFactory,
     ScriptedServer,
@@ -34,20 +43,66 @@ from tests.fixtures.scripted import (
 
 PASSWORD = "wonderland"
 TOKEN = "ya29.good-token"
+WRONG = "not-wonderland"  # used both as a wrong password and as a wrong token
+SECRETS = (PASSWORD, TOKEN, WRONG)
+_APOP_TIMESTAMP = DEFAULT_GREETING[DEFAULT_GREETING.index(b"<") : DEFAULT_GREETING.index(b">") + 1]
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.b64encode(data)
+
+
+def _password_forms(secret: bytes) -> list[bytes]:
+    """What each password mechanism puts on the wire (APOP and CRAM-MD5 send digests,
+    which are credentials too: MD5 is cracked offline)."""
+    cram = hmac.new(secret, CRAM_MD5_CHALLENGE, hashlib.md5).hexdigest().encode()
+    return [
+        secret,  # PASS
+        _b64(secret),  # SASL LOGIN's second answer
+        _b64(b"\0alice\0" + secret),  # SASL PLAIN
+        hashlib.md5(_APOP_TIMESTAMP + secret).hexdigest().encode(),  # APOP
+        _b64(b"alice " + cram),  # SASL CRAM-MD5
+    ]
+
+
+#: Every wire form of every secret the tests use that does not depend on the target.
 SECRET_FORMS = [
-    PASSWORD.encode(),
-    base64.b64encode(PASSWORD.encode()),
-    base64.b64encode(b"\0alice\0" + PASSWORD.encode()),
-    TOKEN.encode(),
-    base64.b64encode(f"user=alice\x01auth=Bearer {TOKEN}\x01\x01".encode()),
+    form
+    for secret in SECRETS
+    for form in (
+        *_password_forms(secret.encode()),
+        _b64(f"user=alice\x01auth=Bearer {secret}\x01\x01".encode()),  # XOAUTH2
+    )
 ]
+
+
+def secret_forms(host: str, port: int) -> list[bytes]:
+    """``SECRET_FORMS`` plus OAUTHBEARER's initial response, which names the target."""
+    return SECRET_FORMS + [
+        _b64(f"n,a=alice,\x01host={host}\x01port={port}\x01auth=Bearer {secret}\x01\x01".encode())
+        for secret in SECRETS
+    ]
+
+
+def assert_no_secret_in_clear(srv: ScriptedServer, host: str, port: int) -> None:
+    """No known wire form of a secret crossed in clear text, and no base64 word of a
+    clear-text line decodes to anything holding a secret (an encoding we did not list)."""
+    clear = srv.sent_before_tls()
+    for form in secret_forms(host, port):
+        assert form not in clear
+    for word in clear.split():
+        try:
+            decoded = base64.b64decode(word, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        assert not any(secret.encode() in decoded for secret in SECRETS)
 
 
 @pytest.fixture(autouse=True)
 def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCRIPTED_PW", PASSWORD)
     monkeypatch.setenv("SCRIPTED_TOKEN", TOKEN)
-    monkeypatch.setenv("SCRIPTED_WRONG", "not-wonderland")
+    monkeypatch.setenv("SCRIPTED_WRONG", WRONG)
 
 
 async def run(srv: ScriptedServer, **kw: Any) -> CheckResult:
@@ -56,11 +111,9 @@ async def run(srv: ScriptedServer, **kw: Any) -> CheckResult:
     await asyncio.to_thread(srv.wait_idle)
     assert "DELE" not in srv.commands()
     if not settings.allow_plaintext_auth:
-        clear = srv.sent_before_tls()
-        for form in SECRET_FORMS:
-            assert form not in clear
+        assert_no_secret_in_clear(srv, settings.host, settings.effective_port)
     dump = result.model_dump_json()
-    for secret in (PASSWORD, TOKEN, "not-wonderland"):
+    for secret in SECRETS:
         assert secret not in dump
     return result
 
@@ -99,6 +152,74 @@ async def test_config_missing_connects_nowhere(scripted: ScriptedFactory) -> Non
     result = await run(srv, auth="user", user="alice", password_env="POP3WATCH_NOT_SET")
     assert code(result) == ("config_missing", "config")
     assert srv.connections == 0
+
+
+#: A secret with a line break would smuggle a command of its own after PASS.
+UNSAFE_SECRET = "hunter2\r\nDELE 1"
+#: Every auth mode, with the secret it reads ("password" or "token").
+AUTH_MODES = [
+    pytest.param({"auth": "user"}, "password", id="user"),
+    pytest.param({"auth": "apop"}, "password", id="apop"),
+    pytest.param({"auth": "sasl", "sasl_mechanism": "PLAIN"}, "password", id="plain"),
+    pytest.param({"auth": "sasl", "sasl_mechanism": "LOGIN"}, "password", id="login"),
+    pytest.param({"auth": "sasl", "sasl_mechanism": "CRAM-MD5"}, "password", id="cram-md5"),
+    pytest.param({"auth": "sasl", "sasl_mechanism": "XOAUTH2"}, "token", id="xoauth2"),
+    pytest.param({"auth": "sasl", "sasl_mechanism": "OAUTHBEARER"}, "token", id="oauthbearer"),
+]
+
+
+def secret_source(
+    kind: str, how: str, value: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Settings that make the check read ``value`` as its ``kind`` ("password" or
+    "token") from the environment, a file or a command (both written with a final
+    newline, as tools write them)."""
+    if how == "env":
+        monkeypatch.setenv("SCRIPTED_SECRET", value.decode())
+        return {f"{kind}_env": "SCRIPTED_SECRET"}
+    path = tmp_path / "secret"
+    path.write_bytes(value + b"\n")
+    if how == "file":
+        return {f"{kind}_file": path}
+    script = tmp_path / "print_secret.py"
+    script.write_text(f"import sys\nsys.stdout.buffer.write(open({str(path)!r}, 'rb').read())\n")
+    return {f"{kind}_command": f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"}
+
+
+@pytest.mark.parametrize(
+    ("how", "value"),
+    [
+        ("env", UNSAFE_SECRET),
+        ("env", "hunter2\nDELE 1"),
+        ("file", "hunter2\rDELE 1"),  # a lone CR: not a line end, and not sent either
+        ("file", "hunter2\0DELE 1"),
+        ("command", "hunter2\r\x00DELE 1"),
+    ],
+)
+@pytest.mark.parametrize(("mode", "kind"), AUTH_MODES)
+async def test_cr_lf_nul_in_a_secret_is_refused_before_connecting(
+    scripted: ScriptedFactory,
+    certs: CertBundle,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    mode: dict[str, str],
+    kind: str,
+    how: str,
+    value: str,
+) -> None:
+    """Refused while the secret is read (phase config): no connection is even made, so
+    neither CAPA nor ``USER alice`` nor a base64 answer carrying the CR/LF is sent."""
+    srv = scripted(tls_script(certs))
+    source = secret_source(kind, how, value.encode(), tmp_path, monkeypatch)
+    result = await login(srv, certs, **({"password_env": None} | mode | source))
+    assert code(result) == ("config_invalid", "config")
+    assert result.error is not None
+    assert "CR, LF or NUL" in result.error.message
+    assert srv.connections == 0
+    assert srv.received == []
+    assert result.address is None
+    assert [line.dir for line in result.transcript] == ["*"]  # only the verdict note
+    assert "hunter2" not in result.model_dump_json()
 
 
 async def test_dns_failed() -> None:
@@ -146,14 +267,64 @@ async def test_close_mid_line_is_disconnected(scripted: ScriptedFactory) -> None
 
 
 async def test_rst_on_connect_is_disconnected(scripted: ScriptedFactory) -> None:
+    """Deterministic, not a race (7,000 runs on both loops, some under load, agreed).
+    The kernel completes the TCP handshake before the server process even accept()s, so
+    the RST always follows an established connection. A blocking connect() can still
+    report it (the fixture's own test sees that); the check's connect is non-blocking and
+    returns EINPROGRESS at once, and when the RST lands before the client looks at the
+    socket, the stream finds ECONNRESET in SO_ERROR and counts the connection as made,
+    the failure belonging to the next phase. Otherwise the greeting's read gets the reset.
+    Either way: disconnected, in the greeting phase."""
     result = await run(scripted(reset_on_connect()))
-    assert code(result) in {("disconnected", "greeting"), ("connect_failed", "connect")}
+    assert code(result) == ("disconnected", "greeting")
+    assert result.address == "127.0.0.1"
 
 
 async def test_rst_mid_greeting_is_disconnected(scripted: ScriptedFactory) -> None:
     result = await run(scripted(reset_mid_greeting()))
     assert code(result) == ("disconnected", "greeting")
     assert "reset" in (result.error.message if result.error else "")
+
+
+#: A command, the phase its answer belongs to, and the login that gets there.
+PHASE_OF_COMMAND = [
+    pytest.param("CAPA", "capa", {}, id="capa"),
+    pytest.param("STLS", "starttls", {}, id="stls"),
+    pytest.param("USER", "auth", {}, id="user"),
+    pytest.param("PASS", "auth", {}, id="pass"),
+    pytest.param("AUTH", "auth", {"auth": "sasl", "sasl_mechanism": "PLAIN"}, id="auth"),
+    pytest.param("STAT", "stat", {}, id="stat"),
+    pytest.param("QUIT", "quit", {}, id="quit"),
+]
+
+
+@pytest.mark.parametrize(("verb", "phase", "extra"), PHASE_OF_COMMAND)
+async def test_silence_after_a_command_times_out_in_its_phase(
+    scripted: ScriptedFactory, certs: CertBundle, verb: str, phase: str, extra: dict[str, str]
+) -> None:
+    srv = scripted(tls_script(certs, stall=frozenset({verb})))
+    start = time.monotonic()
+    result = await login(srv, certs, stat=True, timeout=1.0, **extra)
+    assert code(result) == ("timeout", phase)
+    assert f"phase: {phase}" in (result.error.message if result.error else "")
+    assert srv.commands()[-1] == verb  # nothing after it: the session was dropped
+    assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+@pytest.mark.parametrize(("verb", "phase", "extra"), PHASE_OF_COMMAND)
+async def test_hang_up_after_a_command_is_disconnected_in_its_phase(
+    scripted: ScriptedFactory,
+    certs: CertBundle,
+    verb: str,
+    phase: str,
+    extra: dict[str, str],
+    how: Literal["close", "reset"],
+) -> None:
+    srv = scripted(tls_script(certs, hang_up={verb: how}))
+    result = await login(srv, certs, stat=True, **extra)
+    assert code(result) == ("disconnected", phase)
+    assert srv.commands()[-1] == verb
 
 
 # --- protocol violations -----------------------------------------------------------------
@@ -168,11 +339,27 @@ async def test_foreign_or_garbage_banner(scripted: ScriptedFactory, scenario: An
 
 
 async def test_ten_megabytes_without_crlf_stops_at_the_line_limit(
-    scripted: ScriptedFactory,
+    scripted: ScriptedFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The core never holds more than one line's limit plus the read that crossed it, and
+    the check hangs up after reading a small part of the 10 MB. The real core and server
+    run; ``receive_data`` is only wrapped to record what the core holds after each read."""
+    feeds: list[tuple[int, int]] = []  # (octets fed, octets the core then holds)
+    receive_data = Pop3Connection.receive_data
+
+    def recording(self: Pop3Connection, data: bytes) -> None:
+        receive_data(self, data)
+        feeds.append((len(data), self.pending_octets))
+
+    monkeypatch.setattr(Pop3Connection, "receive_data", recording)
     result = await run(scripted(huge_line()))
     assert code(result) == ("protocol_violation", "greeting")
     assert "longer than" in (result.error.message if result.error else "")
+    max_line = Limits().max_line
+    assert feeds
+    for size, held in feeds:
+        assert held <= max_line + size
+    assert sum(size for size, _ in feeds) < 2**20  # of 10 MiB sent
 
 
 async def test_malformed_stat_answer(scripted: ScriptedFactory, certs: CertBundle) -> None:
@@ -189,6 +376,13 @@ async def test_control_characters_are_escaped(scripted: ScriptedFactory) -> None
     assert "\x1b" not in result.greeting
     assert "\\x1b" in result.greeting
     assert all("\x1b" not in line.text for line in result.transcript)
+
+
+async def test_capabilities_are_escaped(scripted: ScriptedFactory) -> None:
+    caps = [b"USER", b"IMPLEMENTATION \x1b[31mred\x07", "X-FLIP \u202eevil".encode()]
+    result = await run(scripted(Pop3Script(capabilities=caps)))
+    assert result.status is Status.UP, result.error
+    assert result.capabilities == ["USER", "IMPLEMENTATION \\x1b[31mred\\x07", "X-FLIP \\u202eevil"]
 
 
 # --- -ERR answers ---------------------------------------------------------------------------
@@ -233,6 +427,28 @@ async def test_starttls_if_available_goes_on_in_plain_text_without_credentials(
         srv, tls="starttls-if-available", auth="user", user="alice", password_env="SCRIPTED_PW"
     )
     assert code(refused) == ("insecure_auth_refused", "auth")
+
+
+@pytest.mark.parametrize(
+    ("script", "commands"),
+    [
+        pytest.param({"stls": "refuse"}, ["CAPA", "STLS", "QUIT"], id="refused"),
+        pytest.param({"capabilities": [b"USER"]}, ["CAPA", "QUIT"], id="not-advertised"),
+        # No CAPA to go by: the check asks STLS, which an old server without TLS refuses.
+        pytest.param(
+            {"capa_supported": False, "tls_context": None}, ["CAPA", "STLS", "QUIT"], id="no-capa"
+        ),
+    ],
+)
+async def test_starttls_if_available_without_stls_continues_in_plain_text(
+    scripted: ScriptedFactory, certs: CertBundle, script: dict[str, Any], commands: list[str]
+) -> None:
+    srv = scripted(Pop3Script(**({"tls_context": certs.good} | script)))
+    result = await run(srv, tls="starttls-if-available", ca_file=certs.ca_file)
+    assert result.status is Status.UP, result.error
+    assert result.tls is None
+    assert srv.commands() == commands
+    assert any("continuing in plain text" in line.text for line in result.transcript)
 
 
 async def test_stls_injection_is_detected(scripted: ScriptedFactory, certs: CertBundle) -> None:
@@ -319,6 +535,21 @@ async def test_self_signed_with_matching_pin_is_up(
     assert result.tls.cert.fingerprint_sha256 == certs.self_signed_sha256
 
 
+async def test_pin_mismatch_is_cert_invalid(scripted: ScriptedFactory, certs: CertBundle) -> None:
+    """A certificate the CA vouches for is still refused when it is not the pinned one."""
+    srv = scripted(Pop3Script(), tls_context=certs.good)
+    result = await run(srv, tls="tls", ca_file=certs.ca_file, fingerprint=certs.self_signed_sha256)
+    assert code(result) == ("cert_invalid", "tls")
+    assert f"pin mismatch: the server presented {certs.good_sha256}" in (
+        result.error.message if result.error else ""
+    )
+    assert srv.commands() == []
+    stls = scripted(tls_script(certs))
+    result = await login(stls, certs, fingerprint=certs.self_signed_sha256)
+    assert code(result) == ("cert_invalid", "tls")
+    assert "USER" not in stls.commands()
+
+
 async def test_expiring_certificate_warns(scripted: ScriptedFactory, certs: CertBundle) -> None:
     srv = scripted(Pop3Script(), tls_context=certs.expiring_soon)
     result = await run(srv, tls="tls", ca_file=certs.ca_file, cert_warn_days=14)
@@ -342,6 +573,26 @@ async def test_no_verify_accepts_an_expired_cert_but_says_so(
     assert result.tls.cert is not None
     assert result.tls.cert.verified is False
     assert result.tls.cert.days_left < 0
+
+
+async def test_a_server_ignoring_close_notify_cannot_stretch_the_deadline(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """After QUIT the check says close_notify and waits for the server's side of the
+    close, but only for what is left of its timeout (it used to wait a full second)."""
+    srv = scripted(Pop3Script(linger_after_quit=5.0), tls_context=certs.good)
+    timeout = 0.6
+    settings = CheckSettings(
+        host=srv.host, port=srv.port, tls="tls", ca_file=certs.ca_file, timeout=timeout
+    )
+    start = time.perf_counter()
+    result = await check_pop3(settings)
+    elapsed = time.perf_counter() - start
+    assert result.status is Status.UP, result.error
+    assert srv.commands() == ["CAPA", "QUIT"]
+    assert elapsed > timeout - 0.1  # it did wait for the server that never closed
+    assert elapsed < timeout + 0.1
+    assert result.timings_ms.total < (timeout + 0.1) * 1000
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -393,6 +644,30 @@ async def test_every_auth_mode_over_stls(
     assert result.status is Status.UP, result.error
     assert result.mailbox is not None
     assert (result.mailbox.messages, result.mailbox.octets) == (2, 320)
+    # The forms the clear-text assertion looks for are the ones really sent (over TLS),
+    # so that assertion cannot pass for want of knowing what to look for.
+    over_tls = b"\r\n".join(r.line for r in srv.received if r.tls)
+    assert any(form in over_tls for form in secret_forms(srv.host, srv.port))
+
+
+@pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
+@pytest.mark.parametrize("how", ["file", "command"])
+async def test_bearer_token_from_a_file_or_a_command(
+    scripted: ScriptedFactory,
+    certs: CertBundle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mechanism: str,
+    how: str,
+) -> None:
+    """The token is read as written by a tool (with its final newline) and logs in."""
+    srv = scripted(tls_script(certs))
+    source = secret_source("token", how, TOKEN.encode(), tmp_path, monkeypatch)
+    settings = {"auth": "sasl", "sasl_mechanism": mechanism, "password_env": None} | source
+    result = await login(srv, certs, **settings)
+    assert result.status is Status.UP, result.error
+    assert result.auth_mechanism == f"SASL {mechanism}"
+    assert "AUTH" in srv.commands()
 
 
 @pytest.mark.parametrize(
@@ -427,6 +702,22 @@ async def test_sys_temp_at_login_is_service_unavailable(
     assert code(result) == ("service_unavailable", "auth")
 
 
+@pytest.mark.parametrize(
+    ("verb", "extra"),
+    [("PASS", {}), ("AUTH", {"auth": "sasl", "sasl_mechanism": "PLAIN"})],
+)
+async def test_login_delay_is_auth_failed(
+    scripted: ScriptedFactory, certs: CertBundle, verb: str, extra: dict[str, str]
+) -> None:
+    """RFC 2449 [LOGIN-DELAY]: the credentials may be right, but this login is refused."""
+    answer = b"-ERR [LOGIN-DELAY] wait 5 minutes\r\n"
+    srv = scripted(tls_script(certs, overrides={verb: answer}))
+    result = await login(srv, certs, **extra)
+    assert code(result) == ("auth_failed", "auth")
+    assert "[LOGIN-DELAY] wait 5 minutes" in (result.error.message if result.error else "")
+    assert srv.commands()[-1] == "QUIT"
+
+
 async def test_unexpected_sasl_challenge_is_cancelled(
     scripted: ScriptedFactory, certs: CertBundle
 ) -> None:
@@ -443,6 +734,22 @@ async def test_server_echoing_the_password_is_redacted(
     result = await login(srv, certs)
     assert code(result) == ("auth_failed", "auth")
     assert "***" in (result.error.message if result.error else "")
+
+
+async def test_a_two_character_password_echoed_by_the_server_is_redacted(
+    scripted: ScriptedFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRIPTED_SHORT", "Qz")
+    srv = scripted(Pop3Script(overrides={"PASS": b"-ERR wrong password Qz for alice\r\n"}))
+    result = await run(
+        srv, auth="user", user="alice", password_env="SCRIPTED_SHORT", allow_plaintext_auth=True
+    )
+    assert code(result) == ("auth_failed", "auth")
+    assert (result.error.message if result.error else "").endswith("wrong password *** for alice")
+    assert "S: -ERR wrong password *** for alice" in [
+        f"{line.dir}: {line.text}" for line in result.transcript
+    ]
+    assert "Qz" not in result.model_dump_json()
 
 
 # --- thresholds --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pop3watch.errors import ConfigMissing
+from pop3watch.errors import ConfigError, ConfigMissing
 from pop3watch.probe.secrets import resolve_secret
 from pop3watch.probe.settings import SecretSource
 
@@ -37,6 +37,50 @@ async def test_command(tmp_path: Path) -> None:
     assert "leaked-value" not in str(info.value)
     with pytest.raises(ConfigMissing, match="cannot start"):
         await resolve_secret(SecretSource(command="/nonexistent/helper"))
+
+
+def printer(tmp_path: Path, data: bytes) -> str:
+    """A command that prints ``data`` exactly (a helper script, so no quoting games)."""
+    script = tmp_path / "print.py"
+    script.write_text(f"import sys\nsys.stdout.buffer.write({data!r})\n")
+    return f"{sys.executable} {script}"
+
+
+async def test_a_final_line_end_is_not_part_of_the_secret(tmp_path: Path) -> None:
+    path = tmp_path / "pw"
+    for data in (b"s3cret\n", b"s3cret\r\n", b"s3cret"):
+        path.write_bytes(data)
+        assert await resolve_secret(SecretSource(file=path)) == "s3cret"
+        assert await resolve_secret(SecretSource(command=printer(tmp_path, data))) == "s3cret"
+
+
+@pytest.mark.parametrize("value", ["s3cret\rPASS x", "s3cret\nDELE 1", "s3c\r\nret", "s3\0cret"])
+async def test_cr_lf_nul_is_config_invalid_and_never_quoted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+) -> None:
+    """The secret would end up in a command line; a line break there is an injection."""
+    path = tmp_path / "pw"
+    path.write_bytes(value.encode())
+    sources = [SecretSource(file=path), SecretSource(command=printer(tmp_path, value.encode()))]
+    if "\0" not in value:  # the environment cannot hold NUL at all
+        monkeypatch.setenv("P3W_SECRET", value)
+        sources.append(SecretSource(env="P3W_SECRET"))
+    for source in sources:
+        if "\n" in value and source.env is None:
+            continue  # files and commands: only the first line counts (tested above)
+        with pytest.raises(ConfigError) as info:
+            await resolve_secret(source)
+        assert info.value.code == "config_invalid"
+        assert not isinstance(info.value, ConfigMissing)
+        assert "CR, LF or NUL" in info.value.message
+        assert "s3" not in info.value.message
+
+
+async def test_only_the_first_line_of_a_file_counts(tmp_path: Path) -> None:
+    """A second line is never sent (and so cannot inject a command)."""
+    path = tmp_path / "pw"
+    path.write_bytes(b"s3cret\nDELE 1\n")
+    assert await resolve_secret(SecretSource(file=path)) == "s3cret"
 
 
 def test_exactly_one_source() -> None:

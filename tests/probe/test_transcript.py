@@ -20,6 +20,21 @@ def test_redactor_scrubs_plain_and_base64_forms() -> None:
     assert redact(f"pw=hunter22 b64={encoded}") == "pw=*** b64=***"
 
 
+def test_redactor_scrubs_secrets_of_any_length() -> None:
+    """A two- or one-character password echoed by a server is still scrubbed."""
+    redact = Redactor()
+    redact.add("Qz")
+    assert redact("wrong password Qz, b64 UXo=") == "wrong password ***, b64 ***"
+    redact.add("7")
+    assert redact("pin 7") == "pin ***"
+
+
+def test_redactor_ignores_an_empty_secret() -> None:
+    redact = Redactor()
+    redact.add("")
+    assert redact("+OK nothing to hide") == "+OK nothing to hide"
+
+
 def test_redactor_prefers_the_longest_secret() -> None:
     redact = Redactor()
     redact.add("abc", "abcdef")

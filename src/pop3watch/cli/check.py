@@ -14,13 +14,18 @@ from pydantic import ValidationError
 
 from pop3watch import aio
 from pop3watch.cli.render import EXIT_CONFIG, exit_code, human_line, nagios_output
-from pop3watch.probe import check_pop3
+from pop3watch.probe import CheckResult, check_pop3
 from pop3watch.probe.settings import AuthMode, CheckSettings, IpFamily, TlsMode
 
 
 def settings_from_options(options: dict[str, Any]) -> CheckSettings:
     """Build validated settings from CLI options; unset options keep the model defaults."""
     return CheckSettings(**{k: v for k, v in options.items() if v is not None})
+
+
+def print_transcript(result: CheckResult, *, err: bool) -> None:
+    for line in result.transcript:
+        typer.echo(f"{line.t_ms:10.3f} {line.dir}: {line.text}", err=err)
 
 
 def print_validation_error(exc: ValidationError) -> None:
@@ -65,7 +70,11 @@ def check(
         Path | None, typer.Option(help="read the password from this file")
     ] = None,
     password_command: Annotated[
-        str | None, typer.Option(help="run this command to get the password")
+        str | None,
+        typer.Option(
+            help="run this command (no shell) and read the password from the first line of "
+            "its output; the command line itself must not contain the password"
+        ),
     ] = None,
     token_env: Annotated[
         str | None, typer.Option(help="OAuth bearer token from this environment variable")
@@ -74,7 +83,8 @@ def check(
         Path | None, typer.Option(help="OAuth bearer token from this file")
     ] = None,
     token_command: Annotated[
-        str | None, typer.Option(help="run this command to get an OAuth token")
+        str | None,
+        typer.Option(help="run this command (no shell) and read an OAuth token from its output"),
     ] = None,
     allow_plaintext_auth: Annotated[
         bool, typer.Option(help="allow credentials without TLS")
@@ -103,7 +113,11 @@ def check(
         bool, typer.Option("--nagios", help="monitoring-plugins output and exit codes")
     ] = False,
     diagnose: Annotated[
-        bool, typer.Option("--diagnose", help="print the redacted session transcript")
+        bool,
+        typer.Option(
+            "--diagnose",
+            help="print the redacted session transcript (on stderr with --json or --nagios)",
+        ),
     ] = False,
 ) -> None:
     """Check one POP3 server. Exit 0 up, 1 warn, 2 down, 3 bad configuration."""
@@ -120,8 +134,9 @@ def check(
         raise typer.Exit(EXIT_CONFIG) from None
     result = aio.run(check_pop3(settings))
     if diagnose:
-        for line in result.transcript:
-            typer.echo(f"{line.t_ms:10.3f} {line.dir}: {line.text}")
+        # JSON must parse and a plugin's first line is its status: the transcript goes to
+        # stderr then, and stays on stdout (before the human line) otherwise.
+        print_transcript(result, err=json_output or nagios)
     if json_output:
         typer.echo(result.model_dump_json(indent=2))
     elif nagios:

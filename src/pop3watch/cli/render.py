@@ -57,7 +57,11 @@ def nagios_output(
     timeout_s: float,
     cert_warn_days: int | None,
 ) -> str:
-    """monitoring-plugins format: ``POP3 OK - text|time=0.012000s;warn;crit;0;timeout ...``."""
+    """monitoring-plugins format: ``POP3 OK - text|time=0.012000s;warn;crit;0;timeout ...``.
+
+    Performance data is only what was measured: without a greeting there is no ``time``,
+    and with nothing measured at all there is no ``|`` part.
+    """
     state = NAGIOS_STATES[exit_code(result)]
     if result.error is None:
         text = f"{_ms(result.rtt_ms)} response time on {result.target}"
@@ -68,15 +72,19 @@ def nagios_output(
     else:
         text = f"{result.error.code}: {result.error.message}"
     text = text.replace("|", "/").replace("\n", " ")
-    rtt_s = (result.rtt_ms or 0.0) / 1000
-    perf = [
-        f"time={rtt_s:.6f}s;{_threshold(warn_rtt_ms, 0.001)};{_threshold(down_rtt_ms, 0.001)};"
-        f"0.000000;{timeout_s:.6f}"
-    ]
+    perf = []
+    # No greeting, no response time: a made-up time=0 would graph as the fastest answer.
+    if result.rtt_ms is not None:
+        perf.append(
+            f"time={result.rtt_ms / 1000:.6f}s;{_threshold(warn_rtt_ms, 0.001)};"
+            f"{_threshold(down_rtt_ms, 0.001)};0.000000;{timeout_s:.6f}"
+        )
     if result.tls is not None and result.tls.cert is not None:
         warn_days = "" if cert_warn_days is None else str(cert_warn_days)
         perf.append(f"cert_days={result.tls.cert.days_left};{warn_days};;;")
     if result.mailbox is not None:
         perf.append(f"messages={result.mailbox.messages};;;0;")
         perf.append(f"octets={result.mailbox.octets}B;;;0;")
+    if not perf:
+        return f"POP3 {state} - {text}"
     return f"POP3 {state} - {text}|{' '.join(perf)}"

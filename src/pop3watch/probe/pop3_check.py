@@ -80,6 +80,8 @@ from pop3watch.probe.verdict import grade
 _TIMING_KEY = {phase: "tls" if phase is Phase.STARTTLS else phase.value for phase in Phase}
 _CONFIG_KEY = _TIMING_KEY[Phase.CONFIG]  # reading secrets: not a phase the result reports
 _QUIT_GRACE_S = 2.0
+# Longest wait for the server's side of a TLS close; never past the check's deadline.
+_CLOSE_GRACE_S = 1.0
 
 
 async def check_pop3(settings: CheckSettings, *, limits: Limits | None = None) -> CheckResult:
@@ -157,9 +159,10 @@ class _Pop3Check:
         s = self.settings
         error: Pop3WatchError | None = None
         loop = asyncio.get_running_loop()
+        deadline_at = loop.time() + s.timeout
         try:
             try:
-                with Deadline(loop, loop.time() + s.timeout):
+                with Deadline(loop, deadline_at):
                     try:
                         await self._run_session()
                     except Pop3WatchError as exc:
@@ -173,7 +176,10 @@ class _Pop3Check:
             except (OSError, EOFError) as exc:
                 error = Disconnected(_describe_os_error(exc), phase=self.phase)
         finally:
-            await self._close(clean=error is None or self.quit_done)
+            # The close runs after the Deadline (a timed-out check must still close), so
+            # its grace is what is left of the timeout: the check never outlasts it.
+            grace_s = min(_CLOSE_GRACE_S, max(0.0, deadline_at - loop.time()))
+            await self._close(clean=error is None or self.quit_done, grace_s=grace_s)
         if error is not None:
             if error.phase is None:
                 error.phase = self.phase
@@ -444,13 +450,13 @@ class _Pop3Check:
                 await self.session.command(Quit())
                 self.quit_done = True
 
-    async def _close(self, *, clean: bool) -> None:
+    async def _close(self, *, clean: bool, grace_s: float) -> None:
         if self.stream is None:
             return
         if not clean:
             self.stream.abort()
         elif self.stream.ssl_object is not None:
-            await self.stream.aclose()  # let TLS say close_notify
+            await self.stream.aclose(grace_s=grace_s)  # let TLS say close_notify
         else:
             self.stream.close()  # plain TCP: nothing to wait for
 
@@ -481,7 +487,8 @@ class _Pop3Check:
                 "rtt_ms": round(self.rtt_ms, 3) if self.rtt_ms is not None else None,
                 "timings_ms": timings,
                 "tls": self.tls,
-                "capabilities": list(self.capabilities.lines),
+                # Server text, so redacted and escaped like the greeting and transcript.
+                "capabilities": [escape(self.redactor(c)) for c in self.capabilities.lines],
                 "auth_mechanism": self.auth_mechanism,
                 "mailbox": self.mailbox,
                 "greeting": greeting,

@@ -1,7 +1,8 @@
 """Resolve a secret reference (environment variable, file, command) at check time.
 
 Rule: the value lives only in memory for the duration of a check; errors say where the
-secret was expected, never what it is. A missing secret is ``config_missing``.
+secret was expected, never what it is. A missing secret is ``config_missing``; one holding
+CR, LF or NUL is ``config_invalid``, refused here, before the check connects anywhere.
 """
 
 from __future__ import annotations
@@ -10,34 +11,53 @@ import asyncio
 import os
 import shlex
 
-from pop3watch.errors import ConfigMissing
+from pop3watch.errors import ConfigError, ConfigMissing
 from pop3watch.probe.settings import SecretSource
 
 COMMAND_TIMEOUT_S = 10.0
+_UNSAFE = ("\r", "\n", "\0")
 
 
 def _first_line(value: str) -> str:
-    return value.splitlines()[0] if value else ""
+    """The text up to the first LF, without a CR before it: a file written with a final
+    newline (or CRLF), or a command's printed line, gives the secret without its line end.
+    Only LF ends a line here: ``str.splitlines`` would also cut at a lone CR (and at
+    U+2028 and others), silently truncating a secret instead of refusing it."""
+    line = value.split("\n", 1)[0]
+    return line.removesuffix("\r")
+
+
+def _checked(value: str, where: str) -> str:
+    """Refuse CR, LF and NUL: the secret ends up in a command line (PASS, or inside a
+    SASL answer), and a line break in it could smuggle in a command of its own. Raised
+    while resolving, so the check has not connected yet; the value is never quoted."""
+    if any(ch in value for ch in _UNSAFE):
+        raise ConfigError(f"the secret from {where} contains CR, LF or NUL; nothing was sent")
+    return value
 
 
 async def resolve_secret(source: SecretSource) -> str:
-    """Return the secret; raise ConfigMissing when it cannot be had."""
+    """Return the secret; raise ConfigMissing when it cannot be had, ConfigError (code
+    ``config_invalid``) when it holds CR, LF or NUL."""
     where = source.describe()
     if source.env is not None:
         value = os.environ.get(source.env)
         if not value:
             raise ConfigMissing(f"{where} is not set or empty")
-        return value
+        return _checked(value, where)
     if source.file is not None:
         try:
-            value = _first_line(await asyncio.to_thread(source.file.read_text, encoding="utf-8"))
+            # Bytes, not read_text(): universal newlines would turn a lone CR into a line
+            # break and hide it from _checked.
+            raw = await asyncio.to_thread(source.file.read_bytes)
+            value = _first_line(raw.decode("utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigMissing(f"cannot read {where}: {type(exc).__name__}") from None
         if not value:
             raise ConfigMissing(f"{where} is empty")
-        return value
+        return _checked(value, where)
     assert source.command is not None
-    return await _run_command(source.command)
+    return _checked(await _run_command(source.command), where)
 
 
 async def _run_command(command: str) -> str:

@@ -42,8 +42,12 @@ class Redactor:
     _secrets: list[str] = field(default_factory=list)
 
     def add(self, *secrets: str) -> None:
+        """Scrub ``secrets`` from now on. Any non-empty secret counts, however short: a
+        two-character password echoed in an -ERR would otherwise be printed as it is
+        (the price, a short secret also masks its letters in unrelated text, is paid only
+        by whoever chose such a password)."""
         for secret in secrets:
-            if len(secret) >= 3:
+            if secret:
                 for form in (secret, base64.b64encode(secret.encode()).decode()):
                     if form not in self._secrets:
                         self._secrets.append(form)
