@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pop3watch.probe.settings import CheckSettings
+from pop3watch.probe.settings import CheckSettings, TlsMode
 
 
 def test_defaults_are_safe() -> None:
@@ -55,3 +55,16 @@ def test_missing_credentials_are_named() -> None:
     token = CheckSettings(host="x", auth="sasl", sasl_mechanism="XOAUTH2", user="u")
     assert token.missing_fields() == ["token_env/token_file/token_command"]
     assert CheckSettings(host="x", auth="sasl", user="u", token_env="T").uses_token
+
+
+def test_derived_values_follow_a_copy_with_updates() -> None:
+    """Port, target and thresholds are cached per instance; a copy with other fields
+    must not inherit the original's."""
+    plain = CheckSettings(host="mail.example.com", warn_rtt_ms=100)
+    assert (plain.effective_port, plain.target) == (110, "mail.example.com:110")
+    assert plain.thresholds.warn_rtt_ms == 100
+    implicit = plain.model_copy(update={"tls": TlsMode.TLS, "warn_rtt_ms": 250})
+    assert (implicit.effective_port, implicit.target) == (995, "mail.example.com:995")
+    assert implicit.thresholds.warn_rtt_ms == 250
+    assert plain == CheckSettings(host="mail.example.com", warn_rtt_ms=100)  # cache unseen
+    assert "target" not in plain.model_dump() and "995" not in repr(implicit)

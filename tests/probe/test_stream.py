@@ -14,9 +14,17 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pop3watch.probe.stream import Stream, parse_tcp_info
+from pop3watch.probe.stream import EpollStream, Stream, parse_tcp_info
 
 ServerFn = Callable[[socket.socket], None]
+
+
+@pytest.fixture(params=[Stream, EpollStream], ids=["loop-callbacks", "epoll"])
+def stream_cls(request: pytest.FixtureRequest) -> type[Stream]:
+    """Both ways a stream learns readiness: the event loop's reader and writer
+    callbacks (portable), and the shared edge-triggered epoll set (Linux)."""
+    cls: type[Stream] = request.param
+    return cls
 
 
 @pytest.fixture
@@ -61,6 +69,7 @@ def _recv_all(conn: socket.socket, size: int, pace_s: float = 0.0) -> int:
 
 async def test_read_is_stamped_when_the_packet_arrived_not_when_the_loop_looked(
     serve: Callable[[ServerFn], tuple[str, int]],
+    stream_cls: type[Stream],
 ) -> None:
     def greet_late(conn: socket.socket) -> None:
         time.sleep(0.1)
@@ -68,7 +77,7 @@ async def test_read_is_stamped_when_the_packet_arrived_not_when_the_loop_looked(
         conn.recv(100)
 
     host, port = serve(greet_late)
-    stream = await Stream.connect(host, port)
+    stream = await stream_cls.connect(host, port)
     try:
         assert stream.connect_started_at <= stream.established_at <= stream.connected_at
         time.sleep(0.4)  # the event loop is stuck while the greeting arrives at ~100 ms
@@ -83,6 +92,7 @@ async def test_read_is_stamped_when_the_packet_arrived_not_when_the_loop_looked(
 
 async def test_large_writes_are_queued_and_drained_under_back_pressure(
     serve: Callable[[ServerFn], tuple[str, int]],
+    stream_cls: type[Stream],
 ) -> None:
     size = 8 * 1024 * 1024  # far beyond the socket buffers: the writer path must drain it
 
@@ -91,7 +101,7 @@ async def test_large_writes_are_queued_and_drained_under_back_pressure(
         conn.sendall(f"+OK {got}\r\n".encode())
 
     host, port = serve(slow_reader)
-    stream = await Stream.connect(host, port)
+    stream = await stream_cls.connect(host, port)
     try:
         stream.write(b"x" * (size // 2))
         stream.write(b"y" * (size // 2))
@@ -101,11 +111,38 @@ async def test_large_writes_are_queued_and_drained_under_back_pressure(
         stream.close()
 
 
+async def test_reads_resume_after_back_pressure_and_nothing_is_lost(
+    serve: Callable[[ServerFn], tuple[str, int]],
+    stream_cls: type[Stream],
+) -> None:
+    """More than the stream buffers before it pauses reading: after each pause the rest
+    must still come, although (epoll) no new edge announces bytes already queued."""
+    size = 3 * 1024 * 1024
+
+    def flood(conn: socket.socket) -> None:
+        conn.sendall(bytes(range(256)) * (size // 256))
+
+    host, port = serve(flood)
+    stream = await stream_cls.connect(host, port)
+    try:
+        await asyncio.sleep(0.3)  # let the stream hit its high-water mark meanwhile
+        got = bytearray()
+        async with asyncio.timeout(30):
+            while chunk := await stream.read():
+                got += chunk
+                assert stream.buffered <= 512 * 1024  # reading paused, not unbounded
+        assert len(got) == size
+        assert got == bytes(range(256)) * (size // 256)
+    finally:
+        stream.close()
+
+
 async def test_eof_reads_empty_and_write_after_close_raises(
     serve: Callable[[ServerFn], tuple[str, int]],
+    stream_cls: type[Stream],
 ) -> None:
     host, port = serve(lambda conn: conn.sendall(b"+OK bye\r\n"))
-    stream = await Stream.connect(host, port)
+    stream = await stream_cls.connect(host, port)
     assert await stream.read() == b"+OK bye\r\n"
     assert await stream.read() == b""
     stream.close()
@@ -116,12 +153,13 @@ async def test_eof_reads_empty_and_write_after_close_raises(
 
 async def test_reset_surfaces_as_the_connection_error(
     serve: Callable[[ServerFn], tuple[str, int]],
+    stream_cls: type[Stream],
 ) -> None:
     def reset(conn: socket.socket) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
 
     host, port = serve(reset)
-    stream = await Stream.connect(host, port)
+    stream = await stream_cls.connect(host, port)
     try:
         with pytest.raises(ConnectionResetError):
             await stream.read()
@@ -129,13 +167,17 @@ async def test_reset_surfaces_as_the_connection_error(
         stream.close()
 
 
-async def test_connect_refused_raises_and_leaves_no_socket_behind() -> None:
+async def test_connect_refused_raises_and_leaves_no_socket_behind(
+    stream_cls: type[Stream],
+) -> None:
     probe = socket.create_server(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()  # nothing listens there now
+    with pytest.raises(ConnectionRefusedError):  # first use: the loop's epoll set is made
+        await stream_cls.connect("127.0.0.1", port)
     open_fds = len(os.listdir("/proc/self/fd"))
     with pytest.raises(ConnectionRefusedError):
-        await Stream.connect("127.0.0.1", port)
+        await stream_cls.connect("127.0.0.1", port)
     assert len(os.listdir("/proc/self/fd")) == open_fds  # the socket was closed
 
 

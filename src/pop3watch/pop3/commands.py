@@ -44,9 +44,17 @@ class Command:
 
     verb: ClassVar[str]
     response: ClassVar[ResponseKind] = ResponseKind.SINGLE
+    # The wire form of a command without arguments, encoded once per class.
+    _bare: ClassVar[bytes] = b""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        verb = cls.__dict__.get("verb")
+        if isinstance(verb, str):
+            cls._bare = _ascii_line(verb)
 
     def encode(self) -> bytes:
-        return _ascii_line(self.verb)
+        return self._bare
 
     def redacted(self) -> str:
         return self.verb

@@ -48,11 +48,18 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+# Built once: these are looked at for every command and response.
+_DEFAULT_LIMITS = Limits()
+_NOTHING_ALLOWED: frozenset[type[Command]] = frozenset()
+_SASL_FOLLOW_UPS = (SaslResponse, SaslCancel)
+_SPACE = 0x20
+
+
 class Pop3Connection:
     """Client-side POP3 protocol state machine."""
 
     def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits or Limits()
+        self.limits = limits or _DEFAULT_LIMITS
         self._reader = LineReader(self.limits.max_line)
         self._state = State.AWAIT_GREETING
         self._in_flight: Command | None = None
@@ -98,17 +105,17 @@ class Pop3Connection:
         if self._state is State.ERROR:
             raise LocalProtocolError("the connection is dead after a protocol error")
         if self._sasl_client_turn:
-            if not isinstance(command, SaslResponse | SaslCancel):
+            if not isinstance(command, _SASL_FOLLOW_UPS):
                 raise LocalProtocolError(f"{command.verb} sent in the middle of a SASL exchange")
             data = command.encode()
             self._sasl_client_turn = False
             self._in_flight = command
             return data
-        if self.awaiting_response:
+        if self._awaiting_greeting or self._in_flight is not None:
             raise LocalProtocolError(f"{command.verb} sent while a response is still pending")
-        if isinstance(command, SaslResponse | SaslCancel):
+        if isinstance(command, _SASL_FOLLOW_UPS):
             raise LocalProtocolError("SASL response sent outside a SASL exchange")
-        if type(command) not in ALLOWED.get(self._state, frozenset()):
+        if type(command) not in ALLOWED.get(self._state, _NOTHING_ALLOWED):
             raise LocalProtocolError(f"{command.verb} is not allowed in state {self._state.value}")
         if isinstance(command, Stls) and self.tls_active:
             raise LocalProtocolError("STLS after TLS is already active")
@@ -158,7 +165,9 @@ class Pop3Connection:
         self._awaiting_greeting = False
 
     def _next_event(self) -> Event | NeedData:
-        if not self.awaiting_response:
+        if not (
+            self._awaiting_greeting or (self._in_flight is not None and not self._sasl_client_turn)
+        ):
             if self._state is State.CLOSED or not self._reader.pending:
                 return ConnectionClosed() if self._reader.eof else NEED_DATA
             raise ProtocolViolation(f"server sent {self._reader.pending} octets nobody asked for")
@@ -194,17 +203,21 @@ class Pop3Connection:
 
     @staticmethod
     def _status(line: bytes) -> tuple[bool, str, str | None]:
-        if line == b"+OK" or line.startswith(b"+OK "):
+        # "+OK" or "-ERR", alone or followed by a space; compared by prefix and one octet
+        # rather than by regex: this runs for every response.
+        if line.startswith(b"+OK") and (len(line) == 3 or line[3] == _SPACE):
             ok = True
-            rest = line[4:]
-        elif line == b"-ERR" or line.startswith(b"-ERR "):
+            text = line[4:].decode("utf-8", "replace")
+        elif line.startswith(b"-ERR") and (len(line) == 4 or line[4] == _SPACE):
             ok = False
-            rest = line[5:]
+            text = line[5:].decode("utf-8", "replace")
         else:
             preview = _text(line[:40])
             raise ProtocolViolation(f"expected +OK or -ERR, got {preview!r}")
-        code, text = split_response_code(_text(rest))
-        return ok, text, code
+        if text.startswith("["):
+            code, text = split_response_code(text)
+            return ok, text, code
+        return ok, text, None
 
     def _on_greeting(self, line: bytes) -> Event:
         ok, text, code = self._status(line)
@@ -248,7 +261,7 @@ class Pop3Connection:
         command = self._in_flight
         assert command is not None
         kind = type(command)
-        if isinstance(command, SaslResponse | SaslCancel):
+        if isinstance(command, _SASL_FOLLOW_UPS):
             kind = Auth
             if ok and isinstance(command, SaslCancel):
                 raise ProtocolViolation("the server accepted a cancelled SASL exchange")

@@ -27,14 +27,20 @@ class Limits:
 
 
 class LineReader:
-    """Accumulates bytes and yields complete lines (CRLF or bare LF stripped)."""
+    """Accumulates bytes and yields complete lines (CRLF or bare LF stripped).
 
-    __slots__ = ("_buffer", "_max_line", "_scanned", "eof")
+    The unread bytes are one immutable ``bytes`` and an offset into it, so a response
+    that arrives in one read (nearly all of them) becomes a line with one slice, and
+    nothing is copied or moved until more bytes arrive behind an unread rest.
+    """
+
+    __slots__ = ("_data", "_max_line", "_pos", "_scanned", "eof")
 
     def __init__(self, max_line: int) -> None:
-        self._buffer = bytearray()
+        self._data = b""
+        self._pos = 0  # start of the unread bytes in _data
+        self._scanned = 0  # where the search for LF goes on (no LF before it)
         self._max_line = max_line
-        self._scanned = 0
         self.eof = False
 
     def feed(self, data: bytes) -> None:
@@ -42,29 +48,38 @@ class LineReader:
         if not data:
             self.eof = True
             return
-        self._buffer += data
+        pos = self._pos
+        if pos >= len(self._data):
+            self._data = bytes(data)
+            self._scanned = 0
+        else:
+            self._data = self._data[pos:] + data
+            self._scanned -= pos
+        self._pos = 0
 
     def next_line(self) -> bytes | None:
         """Return the next complete line, or None when more bytes are needed.
 
-        Raises ProtocolViolation when an incomplete line already exceeds the limit.
+        Raises ProtocolViolation when a line (complete or not) exceeds the limit.
         """
-        end = self._buffer.find(b"\n", self._scanned)
+        data, pos = self._data, self._pos
+        end = data.find(b"\n", self._scanned)
         if end < 0:
-            self._scanned = len(self._buffer)
-            if self._scanned > self._max_line:
+            self._scanned = len(data)
+            if len(data) - pos > self._max_line:
                 raise ProtocolViolation(f"response line longer than {self._max_line} octets")
             return None
-        if end + 1 > self._max_line + 1:
+        if end - pos > self._max_line:
             raise ProtocolViolation(f"response line longer than {self._max_line} octets")
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 1]
-        self._scanned = 0
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        return line
+        self._pos = self._scanned = end + 1
+        if end > pos and data[end - 1] == _CR:
+            return data[pos : end - 1]
+        return data[pos:end]
 
     @property
     def pending(self) -> int:
         """Octets received but not yet consumed as a line."""
-        return len(self._buffer)
+        return len(self._data) - self._pos
+
+
+_CR = 0x0D

@@ -21,6 +21,10 @@ class State(Enum):
     CLOSED = "closed"
     ERROR = "error"  # the server broke the protocol; the session is dead
 
+    # Members are singletons, so identity is their hash: the tables below are looked up
+    # for every command and response, and Enum's own __hash__ is Python code.
+    __hash__ = object.__hash__
+
 
 #: Commands a client may send in each state. DELE is absent everywhere, on purpose.
 ALLOWED: Final[dict[State, frozenset[type[Command]]]] = {

@@ -17,7 +17,7 @@ from functools import lru_cache, partial
 
 from pop3watch.errors import ConfigError, ConnectFailed, DnsFailed
 from pop3watch.probe.settings import IpFamily
-from pop3watch.probe.stream import Stream
+from pop3watch.probe.stream import Stream, stream_class
 
 #: RFC 8305 "Connection Attempt Delay": start the next address after 250 ms.
 ATTEMPT_DELAY_S = 0.25
@@ -94,13 +94,14 @@ def describe_os_error(exc: BaseException) -> str:
 
 async def open_stream(addresses: list[str], port: int) -> Stream:
     """Connect to the first address that answers (``Stream.address`` says which)."""
+    kind = stream_class()
     if len(addresses) == 1:
         try:
-            return await Stream.connect(addresses[0], port)
+            return await kind.connect(addresses[0], port)
         except OSError as exc:
             raise ConnectFailed(f"{addresses[0]} port {port}: {describe_os_error(exc)}") from None
     attempts: list[Callable[[], Awaitable[Stream]]] = [
-        partial(Stream.connect, ip, port) for ip in addresses
+        partial(kind.connect, ip, port) for ip in addresses
     ]
     winner, _index, errors = await staggered_race(attempts, ATTEMPT_DELAY_S)
     if winner is None:

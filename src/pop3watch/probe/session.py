@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 
 from pop3watch.pop3 import (
+    NEED_DATA,
     Challenge,
     Command,
     ConnectionClosed,
@@ -60,17 +61,21 @@ class Pop3Session:
 
     async def read_event(self) -> Event:
         """The next event from the server, reading as much as needed."""
+        conn = self.conn
         while True:
-            event = self.conn.next_event()
-            if not isinstance(event, NeedData):
+            event = conn.next_event()
+            if event is not NEED_DATA:
+                assert not isinstance(event, NeedData)
                 for line in render_event(event):
                     self.transcript.server(line)
                 return event
-            self.conn.receive_data(await self.stream.read())
+            conn.receive_data(await self.stream.read())
 
     async def command(self, command: Command) -> Event:
         """Send one command and return the server's answer to it."""
-        self.transcript.redact.add(*command.secrets())
+        secrets = command.secrets()
+        if secrets:
+            self.transcript.redact.add(*secrets)
         data = self.conn.send(command)
         self.transcript.client(command.redacted())
         self.stream.write(data)

@@ -9,9 +9,11 @@ and shown without leaking anything.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -194,8 +196,10 @@ class CheckSettings(BaseModel):
         return self
 
     # --- derived values ---------------------------------------------------------------
+    # Cached per instance: every check of a monitor reads them, and settings are frozen.
+    # (model_copy below drops the cache, since an update can change what they derive from.)
 
-    @property
+    @cached_property
     def effective_port(self) -> int:
         if self.port is not None:
             return self.port
@@ -244,12 +248,12 @@ class CheckSettings(BaseModel):
             )
         return missing
 
-    @property
+    @cached_property
     def target(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.effective_port}"
 
-    @property
+    @cached_property
     def thresholds(self) -> Thresholds:
         """The grading thresholds among these settings."""
         return Thresholds(
@@ -261,6 +265,16 @@ class CheckSettings(BaseModel):
             warn_octets=self.warn_octets,
             down_octets=self.down_octets,
         )
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """``BaseModel.model_copy`` without the cached derived values of the original."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _DERIVED:
+            copy.__dict__.pop(name, None)
+        return copy
+
+
+_DERIVED = ("effective_port", "target", "thresholds")
 
 
 class TcpSettings(BaseModel):

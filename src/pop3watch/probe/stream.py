@@ -12,6 +12,11 @@ Why not an asyncio transport:
 - the read buffer is ours, so before STLS we can prove nothing unread is buffered
   (anything there is a response injection);
 - fewer objects per check: no transport, protocol or SSL protocol machinery.
+
+Two ways to learn readiness: ``Stream`` asks the event loop (``add_reader`` and
+``add_writer``, level-triggered, portable); on Linux ``EpollStream`` registers the socket
+once in the loop's shared edge-triggered epoll set (``probe.poller``) and never again.
+``open_stream_class()`` says which one a connection gets.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import select
 import socket
 import ssl
 import struct
@@ -28,6 +34,7 @@ from contextlib import suppress
 
 from pop3watch.aio import Deadline
 from pop3watch.errors import StarttlsInjection
+from pop3watch.probe import poller as _poller
 
 # Reading pauses once this much is buffered; the protocol core stops far earlier.
 _HIGH_WATER = 256 * 1024
@@ -38,6 +45,8 @@ _RECV_SIZE = 64 * 1024
 _TIMESPEC = struct.Struct("qq")
 _SO_TIMESTAMPNS = 35 if sys.platform == "linux" and struct.calcsize("l") == 8 else None
 _ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if _SO_TIMESTAMPNS is not None else 0
+# What a read says may be left in the kernel (Stream._read_once).
+_DONE, _SHORT, _FULL = 0, 1, 2
 _RESET_AFTER_ACCEPT = frozenset({errno.ECONNRESET, errno.EPIPE})
 _IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EINTR})
 # A kernel stamp older than this (or in the future) means the wall clock stepped.
@@ -246,18 +255,24 @@ class Stream:
                 self._loop.remove_reader(self._fd)
 
     def _on_readable(self) -> None:
+        self._read_once()
+
+    def _read_once(self) -> int:
+        """One ``recvmsg()``. Says what may be left: ``_DONE`` (nothing: EAGAIN, end of
+        stream, an error, or reading paused), ``_SHORT`` (it took less than a whole
+        buffer: all there was, unless the peer's FIN came right behind) or ``_FULL``."""
         try:
             data, ancillary, _flags, _addr = self._sock.recvmsg(_RECV_SIZE, _ANC_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return _DONE
         except OSError as exc:
             self._fail(exc)
-            return
+            return _DONE
         if not data:
             self._eof = True  # not stamped: received_at is when the last *bytes* came
             self._pause_reading()
             self._wake()
-            return
+            return _DONE
         self.received_at = self._stamp(ancillary)
         if self._ssl is None:
             self._buffer += data
@@ -269,6 +284,9 @@ class Stream:
         if len(self._buffer) > _HIGH_WATER:
             self._pause_reading()
         self._wake()
+        if not self._reading:
+            return _DONE
+        return _FULL if len(data) == _RECV_SIZE else _SHORT
 
     @staticmethod
     def _stamp(ancillary: list[tuple[int, int, bytes]]) -> float:
@@ -378,9 +396,13 @@ class Stream:
             return
         if sent < len(data):
             self._out += data[sent:]
-            if not self._writing:
-                self._loop.add_writer(self._fd, self._on_writable)
-                self._writing = True
+            self._watch_writable()
+
+    def _watch_writable(self) -> None:
+        """Call ``_on_writable`` once the kernel takes more."""
+        if not self._writing:
+            self._loop.add_writer(self._fd, self._on_writable)
+            self._writing = True
 
     def _on_writable(self) -> None:
         try:
@@ -471,3 +493,97 @@ class Stream:
     def abort(self) -> None:
         """Drop the connection at once (after a timeout or a protocol violation)."""
         self.close()
+
+
+class EpollStream(Stream):
+    """A ``Stream`` whose readiness comes from the loop's shared edge-triggered epoll set.
+
+    The socket is registered once, before connect(), for every event it can need, and
+    is never modified or removed (``close()`` drops it from the set). Edge-triggered:
+    reads go on until a short read, and an edge that arrives while reading is paused
+    (connecting, or back-pressure) is remembered and served on resume.
+    """
+
+    __slots__ = ("_connecting", "_missed", "_poller")
+
+    def __init__(self, sock: socket.socket, address: str, connect_started_at: float) -> None:
+        super().__init__(sock, address, connect_started_at)
+        self._connecting = False
+        self._missed = 0  # read event bits seen while not reading (see _drain)
+        self._poller = _poller.poller_for(self._loop)
+        self._poller.register(self._fd, self._on_event)
+
+    def _on_event(self, mask: int) -> None:
+        if self._closed:
+            return
+        if self._connecting:
+            if mask & _poller.WRITE_EVENTS:
+                self._wake()
+            self._missed |= mask & _poller.READ_EVENTS
+            return
+        if mask & _poller.READ_EVENTS:
+            if self._reading:
+                self._drain(mask)
+            else:
+                self._missed |= mask & _poller.READ_EVENTS
+        if mask & select.EPOLLOUT and self._writing:
+            self._on_writable()
+
+    def _drain(self, mask: int) -> None:
+        """Read until this edge is used up. A short read is the end of it, unless the
+        event also said the peer closed or failed: the FIN (or error) can sit right
+        behind the data and would get no edge of its own, so read on to the end."""
+        to_the_end = bool(mask & _END_EVENTS)
+        while True:
+            left = self._read_once()
+            if left == _DONE or (left == _SHORT and not to_the_end):
+                return
+
+    async def _connected(self) -> None:
+        self._connecting = True
+        try:
+            await self._wait()
+        finally:
+            self._connecting = False
+        state, self._handshake_rtt = _tcp_info(self._sock)
+        if state == _TCP_ESTABLISHED:
+            return
+        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code in _RESET_AFTER_ACCEPT:
+            self._error = OSError(code, os.strerror(code))  # as in Stream._connected
+            self._eof = True
+        elif code:
+            raise OSError(code, os.strerror(code))
+
+    def _resume_reading(self) -> None:
+        if not self._reading and not self._closed and not self._eof:
+            self._reading = True
+            missed, self._missed = self._missed, 0
+            if missed:
+                self._drain(missed)
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            # Bytes may stay queued with no new edge to announce them: on resume, read
+            # until the kernel says there is nothing left.
+            self._missed |= select.EPOLLIN | _END_EVENTS
+
+    def _watch_writable(self) -> None:
+        self._writing = True
+
+    def _stop_writing(self) -> None:
+        self._writing = False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._poller.forget(self._fd)
+        super().close()
+
+
+_END_EVENTS = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+
+
+def stream_class() -> type[Stream]:
+    """The stream every check connects with: ``EpollStream`` where epoll exists."""
+    return EpollStream if _poller.AVAILABLE else Stream

@@ -74,19 +74,30 @@ def _cert_finding(
     )
 
 
+_NO_THRESHOLDS = Thresholds()
+
+
 def grade(
     error: Pop3WatchError | None,
     *,
     rtt_ms: float | None,
     cert: CertInfo | None = None,
     mailbox: MailboxInfo | None = None,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = _NO_THRESHOLDS,
     now: datetime | None = None,
 ) -> Verdict:
     """The verdict for one check. A session error is always down and always the reason;
     otherwise down thresholds come before warnings, and the other findings are listed."""
     if error is not None:
         return Verdict(Status.DOWN, ErrorInfo.from_error(error), [])
+    if (
+        cert is None
+        and mailbox is None
+        and not _above(rtt_ms, thresholds.warn_rtt_ms)
+        and not _above(rtt_ms, thresholds.down_rtt_ms)
+    ):
+        # The common verdict, told without building the lists of findings below.
+        return Verdict(Status.UP, None, [])
     down: list[CheckError] = []
     if _above(rtt_ms, thresholds.down_rtt_ms):
         down.append(SlowResponse(f"{rtt_ms:.1f} ms, down above {thresholds.down_rtt_ms:g} ms"))
