@@ -78,9 +78,17 @@ _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Poller] = weakref
 AVAILABLE = sys.platform == "linux" and hasattr(select, "epoll")
 
 
+_last: tuple[asyncio.AbstractEventLoop, Poller] | None = None
+
+
 def poller_for(loop: asyncio.AbstractEventLoop) -> Poller:
     """The loop's poller, made on first use. Only where ``AVAILABLE``."""
+    global _last
+    last = _last
+    if last is not None and last[0] is loop:  # nearly always: one loop per process
+        return last[1]
     poller = _POLLERS.get(loop)
     if poller is None:
         poller = _POLLERS[loop] = Poller(loop)
+    _last = (loop, poller)
     return poller

@@ -80,6 +80,7 @@ from pop3watch.probe.verdict import grade
 _TIMING_KEY = {phase: "tls" if phase is Phase.STARTTLS else phase.value for phase in Phase}
 _CONFIG_KEY = _TIMING_KEY[Phase.CONFIG]  # reading secrets: not a phase the result reports
 _QUIT_GRACE_S = 2.0
+_QUIT = Quit()  # commands are values; this one has no arguments
 # Longest wait for the server's side of a TLS close; never past the check's deadline.
 _CLOSE_GRACE_S = 1.0
 
@@ -101,13 +102,14 @@ def _err_detail(event: Err) -> str:
 
 class _PhaseTimer:
     """Adds the time spent in a ``with`` block to ``timings[key]`` (ms). A plain class, not
-    a generator-based context manager: this runs several times per check."""
+    a generator-based context manager, and one per check: phases never nest, and this
+    runs several times per check."""
 
     __slots__ = ("_key", "_start", "_timings")
 
-    def __init__(self, timings: dict[str, float], key: str) -> None:
+    def __init__(self, timings: dict[str, float]) -> None:
         self._timings = timings
-        self._key = key
+        self._key = ""
         self._start = 0.0
 
     def __enter__(self) -> None:
@@ -116,6 +118,9 @@ class _PhaseTimer:
     def __exit__(self, *exc: object) -> None:
         elapsed = (time.perf_counter() - self._start) * 1000
         self._timings[self._key] = self._timings.get(self._key, 0.0) + elapsed
+
+
+_NO_CAPABILITIES = Capabilities()
 
 
 class _Pop3Check:
@@ -129,6 +134,7 @@ class _Pop3Check:
         self.started_at = datetime.now(UTC)
         self.transcript = Transcript(self.redactor, started=self.t0)
         self.timings: dict[str, float] = {}
+        self._timer = _PhaseTimer(self.timings)
         self.phase = Phase.CONFIG
         self.stream: Stream | None = None
         self.session: Pop3Session | None = None
@@ -136,7 +142,7 @@ class _Pop3Check:
         self.rtt_ms: float | None = None
         self.greeting: Greeting | None = None
         self.tls: TlsInfo | None = None
-        self.capabilities = Capabilities()
+        self.capabilities = _NO_CAPABILITIES
         self.auth_mechanism: str | None = None
         self.mailbox: MailboxInfo | None = None
         self.quit_done = False
@@ -146,7 +152,9 @@ class _Pop3Check:
     def _phase(self, phase: Phase) -> _PhaseTimer:
         """``with self._phase(Phase.X):`` marks the current phase and times it."""
         self.phase = phase
-        return _PhaseTimer(self.timings, _TIMING_KEY[phase])
+        timer = self._timer
+        timer._key = _TIMING_KEY[phase]
+        return timer
 
     @property
     def _session(self) -> Pop3Session:
@@ -189,28 +197,31 @@ class _Pop3Check:
 
     async def _run_session(self) -> None:
         s = self.settings
-        secret = await self._secret() if s.auth is not AuthMode.NONE else None
+        auth = s.auth is not AuthMode.NONE
+        starttls = s.tls.starttls
+        secret = await self._secret() if auth else None
         with self._phase(Phase.DNS):
             addresses = ip_literal(s.host, s.ip_family) or await resolve(
                 s.host, s.effective_port, s.ip_family
             )
         await self._connect(addresses)
+        session = self._session
         with self._phase(Phase.GREETING):
-            event = await self._session.read_event()
+            event = await session.read_event()
             # Both stamps come from the kernel and the connect call (see Stream), not from
             # after an await, so a busy event loop does not skew the response time.
-            stream = self._session.stream
+            stream = session.stream
             self.rtt_ms = max(0.0, (stream.received_at - stream.ready_at) * 1000)
             assert isinstance(event, Greeting)
             self.greeting = event
             if not event.ok:
                 raise ServiceUnavailable(f"greeting: {_err_detail(Err(event.text, event.code))}")
-        if s.capa or s.tls.starttls or s.auth is AuthMode.SASL:
+        if s.capa or starttls or s.auth is AuthMode.SASL:
             with self._phase(Phase.CAPA):
                 await self._capa()
-        if s.tls.starttls:
+        if starttls:
             await self._starttls()
-        if s.auth is not AuthMode.NONE:
+        if auth:
             assert secret is not None
             with self._phase(Phase.AUTH):
                 await self._auth(secret)
@@ -218,7 +229,7 @@ class _Pop3Check:
             with self._phase(Phase.STAT):
                 await self._stat()
         with self._phase(Phase.QUIT):
-            event = await self._session.command(Quit())
+            event = await session.command(_QUIT)
             self.quit_done = True
             if isinstance(event, Err):
                 raise ServiceUnavailable(f"QUIT answered -ERR: {_err_detail(event)}")
@@ -339,7 +350,7 @@ class _Pop3Check:
         if isinstance(event, MultiLine):
             self.capabilities = Capabilities.from_lines(event.lines)
         else:
-            self.capabilities = Capabilities()
+            self.capabilities = _NO_CAPABILITIES
 
     async def _starttls(self) -> None:
         s = self.settings
@@ -360,7 +371,7 @@ class _Pop3Check:
             self.phase = Phase.TLS
             await self._handshake("starttls")
         # RFC 2595: forget what was advertised in clear text and ask again over TLS.
-        self.capabilities = Capabilities()
+        self.capabilities = _NO_CAPABILITIES
         with self._phase(Phase.CAPA):
             await self._capa()
 
@@ -447,7 +458,7 @@ class _Pop3Check:
             return
         with suppress(Pop3WatchError, OSError, EOFError, TimeoutError):
             async with asyncio.timeout(_QUIT_GRACE_S):
-                await self.session.command(Quit())
+                await self.session.command(_QUIT)
                 self.quit_done = True
 
     async def _close(self, *, clean: bool, grace_s: float) -> None:
@@ -488,7 +499,9 @@ class _Pop3Check:
                 "timings_ms": timings,
                 "tls": self.tls,
                 # Server text, so redacted and escaped like the greeting and transcript.
-                "capabilities": [escape(self.redactor(c)) for c in self.capabilities.lines],
+                "capabilities": [escape(self.redactor(c)) for c in self.capabilities.lines]
+                if self.capabilities.lines
+                else [],
                 "auth_mechanism": self.auth_mechanism,
                 "mailbox": self.mailbox,
                 "greeting": greeting,

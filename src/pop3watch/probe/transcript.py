@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pop3watch.probe.result import TranscriptLine
@@ -34,12 +33,14 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
-@dataclass
 class Redactor:
     """Replaces known secrets (and their base64 and PLAIN-style encodings) with ``***``."""
 
-    #: Longest first, so a secret containing another is replaced whole.
-    _secrets: list[str] = field(default_factory=list)
+    __slots__ = ("_secrets",)
+
+    def __init__(self) -> None:
+        #: Longest first, so a secret containing another is replaced whole.
+        self._secrets: list[str] = []
 
     def add(self, *secrets: str) -> None:
         """Scrub ``secrets`` from now on. Any non-empty secret counts, however short: a
