@@ -7,7 +7,8 @@ of ``duration_s``: completions (ok and failed) inside the window, wall time, and
 client's CPU time in the same window. After the window no new check starts; the ones
 in flight are drained (bounded) and not counted.
 
-- ``pop3watch``: ``check_pop3`` in this process on uvloop; client CPU is this process's
+- ``pop3watch``: ``run_probe('pop3', settings)`` (what the service runs for a check) in this
+  process on uvloop; client CPU is this process's
   ``getrusage(RUSAGE_SELF)`` (user+sys). Optionally also samples RTT against the
   delayed-greeting server every ``rtt_interval_s`` from the same event loop (or *only*
   that, with ``concurrency = 0``).
@@ -146,7 +147,7 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
 
 
 async def _pop3watch_cell(spec: dict[str, Any]) -> dict[str, Any]:
-    from pop3watch.probe import CheckSettings, check_pop3
+    from pop3watch.probe import CheckSettings, run_probe
 
     tls = bool(spec["tls"])
     settings = CheckSettings(
@@ -177,7 +178,7 @@ async def _pop3watch_cell(spec: dict[str, Any]) -> dict[str, Any]:
         while not stop.is_set():
             if rate:
                 await pace()
-            result = await check_pop3(settings)
+            result = await run_probe("pop3", settings)
             if result.status == "up":
                 tally.ok += 1
             else:
@@ -189,7 +190,7 @@ async def _pop3watch_cell(spec: dict[str, Any]) -> dict[str, Any]:
     sampler_tasks: set[asyncio.Task[None]] = set()
 
     async def sample_one(delayed: CheckSettings) -> None:
-        result = await check_pop3(delayed)
+        result = await run_probe("pop3", delayed)
         server_us = None
         if result.greeting and "delay_us=" in result.greeting:
             server_us = int(result.greeting.split("delay_us=", 1)[1].split()[0])

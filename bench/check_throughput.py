@@ -3,7 +3,8 @@
 Against a real Dovecot on loopback, plain and implicit TLS, at equal concurrency:
 completed checks per second and per client CPU-second for
 
-- pop3watch (``check_pop3`` in-process on uvloop, ``capa=False``: greeting + QUIT),
+- pop3watch (``run_probe('pop3', ...)``, the service's code path, in-process on uvloop,
+  ``capa=False``: greeting + QUIT),
 - check_pop / check_spop (monitoring-plugins) run by a parallel spawn/reap driver,
 - prometheus-blackbox-exporter's ``/probe`` (tcp prober, expect ``+OK``, send QUIT,
   expect ``+OK``) driven by a concurrent keep-alive HTTP/1.1 client;
@@ -647,10 +648,12 @@ def render(
         "",
         "## Method",
         "",
-        "- **What a check is.** pop3watch: `check_pop3(CheckSettings(host='127.0.0.1', port, "
-        "tls='none'|'tls', ca_file, server_name='localhost', capa=False))` - connect, (TLS "
-        "handshake with certificate verification), greeting, QUIT, close; a full "
-        "`CheckResult` per check; settings built once. check_pop / check_spop: `-H 127.0.0.1 "
+        "- **What a check is.** pop3watch: `run_probe('pop3', CheckSettings(host='127.0.0.1', "
+        "port, tls='none'|'tls', ca_file, server_name='localhost', capa=False))`, the call "
+        "the service makes for every check - connect, (TLS handshake with certificate "
+        "verification), greeting, QUIT, close; a full `CheckResult` per check, with the "
+        "session transcript recorded and attached to results that did not pass (as the "
+        "service keeps it); settings built once. check_pop / check_spop: `-H 127.0.0.1 "
         "-p PORT -t 10` (expects `+OK`, sends `QUIT`; check_spop does not verify the "
         "certificate). blackbox_exporter 0.23 tcp prober: `expect ^\\+OK`, `send QUIT`, "
         "`expect ^\\+OK`; the TLS module sets `tls: true` with the test CA and "

@@ -3,10 +3,11 @@
     .venv/bin/python bench/profile_check.py [--tls] [--checks 5000] [--concurrency 16]
     py-spy record --native -f raw -o out.txt -- .venv/bin/python bench/profile_check.py
 
-Runs ``check_pop3`` (capa=False) ``--checks`` times with ``--concurrency`` in flight on
-uvloop and prints the CPU per check (user and sys, from getrusage); ``--floor`` runs a
-minimal asyncio Protocol client instead (connect, read greeting, QUIT, close, nothing
-else), the floor that Python + uvloop + the kernel (+ OpenSSL) cost on this machine.
+Runs ``run_probe('pop3', ...)`` (the service's call; capa=False) ``--checks`` times
+with ``--concurrency`` in flight on uvloop and prints the CPU per check (user and sys,
+from getrusage); ``--floor`` runs a minimal asyncio Protocol client instead (connect,
+read greeting, QUIT, close, nothing else), the floor that Python + uvloop + the kernel
+(+ OpenSSL) cost on this machine.
 With ``--cprofile`` it also runs under cProfile timed in process CPU time and prints the
 top functions by own and cumulative time; that timer costs a system call per event, so
 absolute numbers are inflated: use the shares, or a sampling profiler (py-spy) instead.
@@ -111,7 +112,7 @@ def main() -> int:
     from _dovecot import start_bench_dovecot, stop_dovecot
 
     from pop3watch.aio import run
-    from pop3watch.probe import CheckSettings, check_pop3
+    from pop3watch.probe import CheckSettings, run_probe
 
     workdir = Path(tempfile.mkdtemp(prefix="p3wp-", dir="/tmp"))
     dovecot = None
@@ -131,7 +132,7 @@ def main() -> int:
         async def check() -> bool:
             if args.floor:
                 return await _floor_check(server.host, settings.effective_port, context)
-            return (await check_pop3(settings)).status == "up"
+            return (await run_probe("pop3", settings)).status == "up"
 
         run(_load(check, 200, args.concurrency))  # warm-up: imports, caches
         # CPU time, not wall time: waiting for the server or the scheduler is not cost.

@@ -22,7 +22,14 @@ from typing import Any, Literal
 import pytest
 
 from pop3watch.pop3 import Limits, Pop3Connection
-from pop3watch.probe import CheckResult, CheckSettings, Status, check_pop3
+from pop3watch.probe import (
+    CheckResult,
+    CheckSettings,
+    KeepTranscript,
+    Status,
+    check_pop3,
+    run_probe,
+)
 from tests.fixtures.certs import CertBundle
 from tests.fixtures.scripted import (
     CRAM_MD5_CHALLENGE,
@@ -750,6 +757,40 @@ async def test_a_two_character_password_echoed_by_the_server_is_redacted(
         f"{line.dir}: {line.text}" for line in result.transcript
     ]
     assert "Qz" not in result.model_dump_json()
+
+
+# --- transcripts as the service asks for them ----------------------------------------------
+
+
+async def test_the_service_keeps_transcripts_of_failures_only(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """``run_probe`` (the service's way in) brings the transcript with a result that did
+    not pass, redacted, and none with a passing one; ``check_pop3`` keeps it always."""
+    srv = scripted(tls_script(certs, overrides={"PASS": b"-ERR wrong password wonderland\r\n"}))
+    settings = CheckSettings(
+        host=srv.host,
+        port=srv.port,
+        tls="starttls",
+        ca_file=certs.ca_file,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+        timeout=5,
+    )
+    failed = await run_probe("pop3", settings)
+    assert code(failed) == ("auth_failed", "auth")
+    said = [f"{line.dir}: {line.text}" for line in failed.transcript]
+    assert "C: PASS ***" in said and "S: -ERR wrong password ***" in said
+    assert PASSWORD not in failed.model_dump_json()
+
+    plain = CheckSettings(host=srv.host, port=srv.port, capa=False, timeout=5)
+    passed = await run_probe("pop3", plain)
+    assert passed.status is Status.UP and passed.transcript == []
+    asked = await check_pop3(plain, transcript=KeepTranscript.FAILURES)
+    assert asked.status is Status.UP and asked.transcript == []
+    always = await check_pop3(plain)
+    assert [line.dir for line in always.transcript] == ["S", "C", "S"]
 
 
 # --- thresholds --------------------------------------------------------------------------------

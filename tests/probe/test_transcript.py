@@ -52,3 +52,14 @@ def test_transcript_is_bounded_and_redacted() -> None:
     assert "50 more lines dropped" in lines[-1].text
     assert all("s3cret!" not in line.text and "\x1b" not in line.text for line in lines)
     assert all(len(line.text) <= 303 for line in lines)
+
+
+def test_a_secret_learned_later_is_scrubbed_from_earlier_lines() -> None:
+    """Lines are made safe when read: a secret the check learns after a server said it
+    (a SASL mechanism's derived form, say) is scrubbed from that line too."""
+    redact = Redactor()
+    transcript = Transcript(redact)
+    transcript.server("+OK hello token-abc \x1b[31m")
+    redact.add("token-abc")
+    (line,) = transcript.lines()
+    assert line.text == "+OK hello *** \\x1b[31m"

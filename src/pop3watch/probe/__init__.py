@@ -13,6 +13,7 @@ from pop3watch.probe.result import (
 )
 from pop3watch.probe.settings import AuthMode, CheckSettings, IpFamily, TcpSettings, TlsMode
 from pop3watch.probe.tcp_check import check_tcp
+from pop3watch.probe.transcript import KeepTranscript
 
 __all__ = [
     "PROBERS",
@@ -22,6 +23,7 @@ __all__ = [
     "CheckSettings",
     "ErrorInfo",
     "IpFamily",
+    "KeepTranscript",
     "MailboxInfo",
     "Prober",
     "Status",

@@ -72,7 +72,7 @@ from pop3watch.probe.tls import (
     old_version_error,
     worth_diagnosing,
 )
-from pop3watch.probe.transcript import Redactor, Transcript, escape
+from pop3watch.probe.transcript import KeepTranscript, Redactor, Transcript, escape
 from pop3watch.probe.verdict import grade
 
 # Timing keys per phase; STLS and both handshakes count as "tls". Precomputed: this
@@ -85,9 +85,18 @@ _QUIT = Quit()  # commands are values; this one has no arguments
 _CLOSE_GRACE_S = 1.0
 
 
-async def check_pop3(settings: CheckSettings, *, limits: Limits | None = None) -> CheckResult:
-    """Run one POP3 check. Never raises for anything the server or network does."""
-    return await _Pop3Check(settings, limits).run()
+async def check_pop3(
+    settings: CheckSettings,
+    *,
+    limits: Limits | None = None,
+    transcript: KeepTranscript = KeepTranscript.ALWAYS,
+) -> CheckResult:
+    """Run one POP3 check. Never raises for anything the server or network does.
+
+    ``transcript`` says when the result carries the session transcript: always, or
+    only when the check did not pass (what the service keeps).
+    """
+    return await _Pop3Check(settings, limits, transcript).run()
 
 
 def _describe_os_error(exc: BaseException) -> str:
@@ -126,9 +135,15 @@ _NO_CAPABILITIES = Capabilities()
 class _Pop3Check:
     """State of one run; one instance per check, thrown away afterwards."""
 
-    def __init__(self, settings: CheckSettings, limits: Limits | None) -> None:
+    def __init__(
+        self,
+        settings: CheckSettings,
+        limits: Limits | None,
+        keep_transcript: KeepTranscript = KeepTranscript.ALWAYS,
+    ) -> None:
         self.settings = settings
         self.limits = limits
+        self.keep_transcript = keep_transcript
         self.redactor = Redactor()
         self.t0 = time.perf_counter()
         self.started_at = datetime.now(UTC)
@@ -505,6 +520,8 @@ class _Pop3Check:
                 "auth_mechanism": self.auth_mechanism,
                 "mailbox": self.mailbox,
                 "greeting": greeting,
-                "transcript": self.transcript.rows(),
+                "transcript": self.transcript.rows()
+                if self.keep_transcript.keeps(verdict.status)
+                else [],
             }
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -16,13 +15,15 @@ from pop3watch.probe.pop3_check import check_pop3
 from pop3watch.probe.result import CheckResult
 from pop3watch.probe.settings import CheckSettings, TcpSettings
 from pop3watch.probe.tcp_check import check_tcp
+from pop3watch.probe.transcript import KeepTranscript
 
 
 @dataclass(frozen=True, slots=True)
 class Prober:
     name: str
     settings_model: type[BaseModel]
-    run: Callable[[Any], Awaitable[CheckResult]]
+    #: ``run(settings, *, transcript=KeepTranscript)``
+    run: Callable[..., Awaitable[CheckResult]]
 
 
 PROBERS: dict[str, Prober] = {
@@ -32,8 +33,10 @@ PROBERS: dict[str, Prober] = {
 
 
 async def run_probe(kind: str, settings: BaseModel) -> CheckResult:
-    """Run the prober registered for ``kind`` with already validated settings."""
+    """Run the prober registered for ``kind`` with already validated settings, as the
+    service runs checks: the transcript comes with failures (warn, down) only, which is
+    all the service keeps, so a passing check does not pay for making it safe to show."""
     prober = PROBERS[kind]
     if not isinstance(settings, prober.settings_model):
         raise TypeError(f"{kind} prober needs {prober.settings_model.__name__}")
-    return await prober.run(settings)
+    return await prober.run(settings, transcript=KeepTranscript.FAILURES)

@@ -463,8 +463,15 @@ class Stream:
 
     async def aclose(self, grace_s: float = 1.0) -> None:
         """Orderly close: TLS close_notify, then wait (at most ``grace_s``) for the peer
-        to close, so its last bytes do not meet a closed socket and draw a reset."""
+        to close, so its last bytes do not meet a closed socket and draw a reset.
+
+        A peer that has already closed (after QUIT, POP3 servers do) gets no close_notify:
+        it would only meet a closed socket and come back as a reset.
+        """
         if self._closed:
+            return
+        if self._eof and not self._out:
+            self.close()
             return
         if self._ssl is not None and self._tls_ready:
             with suppress(ssl.SSLError):

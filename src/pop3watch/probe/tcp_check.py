@@ -15,7 +15,7 @@ from pop3watch.probe.connect import describe_os_error, open_stream, resolve
 from pop3watch.probe.result import CheckResult, Timings
 from pop3watch.probe.settings import TcpSettings
 from pop3watch.probe.stream import Stream
-from pop3watch.probe.transcript import Redactor, Transcript, escape
+from pop3watch.probe.transcript import KeepTranscript, Redactor, Transcript, escape
 from pop3watch.probe.verdict import Thresholds, grade
 
 MAX_BANNER = 1024
@@ -33,11 +33,14 @@ async def _read_banner(stream: Stream) -> str:
     return data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
 
 
-async def check_tcp(settings: TcpSettings) -> CheckResult:
-    """Connect (and read a banner when ``expect_banner`` is set); never raises for the network."""
+async def check_tcp(
+    settings: TcpSettings, *, transcript: KeepTranscript = KeepTranscript.ALWAYS
+) -> CheckResult:
+    """Connect (and read a banner when ``expect_banner`` is set); never raises for the network.
+    ``transcript`` as for ``check_pop3``."""
     t0 = time.perf_counter()
     started_at = datetime.now(UTC)
-    transcript = Transcript(Redactor(), started=t0)
+    log = Transcript(Redactor(), started=t0)
     timings: dict[str, float] = {}
     phase = Phase.DNS
     address: str | None = None
@@ -55,13 +58,13 @@ async def check_tcp(settings: TcpSettings) -> CheckResult:
             timings["connect"] = (time.perf_counter() - start) * 1000
             # The handshake as the kernel saw it, not as a busy event loop noticed it.
             rtt_ms = (stream.established_at - stream.connect_started_at) * 1000
-            transcript.note(f"connected to {address}")
+            log.note(f"connected to {address}")
             if settings.expect_banner is not None:
                 phase, start = Phase.GREETING, time.perf_counter()
                 banner = await _read_banner(stream)
                 timings["greeting"] = (time.perf_counter() - start) * 1000
                 rtt_ms = max(0.0, (stream.received_at - stream.established_at) * 1000)
-                transcript.server(banner)
+                log.server(banner)
                 if not re.search(settings.expect_banner, banner):
                     raise ProtocolViolation(f"banner {escape(banner[:60])!r} does not match")
     except Pop3WatchError as exc:
@@ -89,5 +92,5 @@ async def check_tcp(settings: TcpSettings) -> CheckResult:
         address=address,
         rtt_ms=round(rtt_ms, 3) if rtt_ms is not None else None,
         timings_ms=Timings(**{k: round(v, 3) for k, v in timings.items()}),
-        transcript=transcript.lines(),
+        transcript=log.lines() if transcript.keeps(verdict.status) else [],
     )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import time
+from enum import StrEnum
 from typing import Any
 
-from pop3watch.probe.result import TranscriptLine
+from pop3watch.probe.result import Status, TranscriptLine
 
 REDACTED = "***"
 MAX_LINES = 200
@@ -61,13 +62,30 @@ class Redactor:
         return text
 
 
+class KeepTranscript(StrEnum):
+    """When a check's result carries its transcript."""
+
+    ALWAYS = "always"  # the CLI, --diagnose, anyone asking about one check
+    FAILURES = "failures"  # warn and down only: the service, which stores failures' only
+
+    def keeps(self, status: Status) -> bool:
+        """Whether a result with ``status`` carries the transcript."""
+        return self is KeepTranscript.ALWAYS or status is not Status.UP
+
+
 class Transcript:
-    """Accumulates transcript lines with timestamps relative to the check's start."""
+    """Accumulates transcript lines with timestamps relative to the check's start.
+
+    Lines are kept as they were said and made safe when read (``rows``): redacted with
+    every secret known by then, also one learned after the line, and escaped. A check
+    whose transcript nobody reads (a passing check in the service) pays only for
+    appending a tuple per line.
+    """
 
     def __init__(self, redactor: Redactor, *, started: float | None = None) -> None:
         self.redact = redactor
         self._started = time.perf_counter() if started is None else started
-        # (seconds since start, direction, text): models are built once, in lines().
+        # (seconds since start, direction, text as said): made safe only in rows().
         self._lines: list[tuple[float, str, str]] = []
         self._dropped = 0
 
@@ -75,9 +93,6 @@ class Transcript:
         if len(self._lines) >= MAX_LINES:
             self._dropped += 1
             return
-        text = escape(self.redact(text))
-        if len(text) > MAX_LINE_CHARS:
-            text = text[:MAX_LINE_CHARS] + "..."
         self._lines.append((time.perf_counter() - self._started, direction, text))
 
     def client(self, text: str) -> None:
@@ -90,12 +105,19 @@ class Transcript:
         self._add("*", text)
 
     def rows(self) -> list[dict[str, Any]]:
-        """The transcript as plain data in the shape of ``TranscriptLine`` (for a result
-        validated in one go)."""
+        """The transcript, redacted and escaped, as plain data in the shape of
+        ``TranscriptLine`` (for a result validated in one go)."""
         raw = self._lines
         if self._dropped:
             raw = [*raw, (raw[-1][0], "*", f"... {self._dropped} more lines dropped")]
-        return [{"t_ms": round(t * 1000, 3), "dir": d, "text": text} for t, d, text in raw]
+        redact = self.redact
+        rows = []
+        for t, direction, said in raw:
+            text = escape(redact(said))
+            if len(text) > MAX_LINE_CHARS:
+                text = text[:MAX_LINE_CHARS] + "..."
+            rows.append({"t_ms": round(t * 1000, 3), "dir": direction, "text": text})
+        return rows
 
     def lines(self) -> list[TranscriptLine]:
         """The transcript as result models."""
