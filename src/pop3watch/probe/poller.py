@@ -26,11 +26,19 @@ import sys
 import weakref
 from collections.abc import Callable
 
-#: Bits that say "try reading": data, the peer's FIN, or an error or hang-up (recv tells).
-READ_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLERR | select.EPOLLHUP
-#: Bits that say "try writing", or that a pending connect() finished either way.
-WRITE_EVENTS = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
-_MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+AVAILABLE = sys.platform == "linux" and hasattr(select, "epoll")
+
+if AVAILABLE:
+    #: "Try reading": data, the peer's FIN, or an error or hang-up (recv tells which).
+    READ_EVENTS = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLERR | select.EPOLLHUP
+    #: "Try writing", or a pending connect() finished either way.
+    WRITE_EVENTS = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+    #: The peer is done (FIN) or the connection failed: nothing follows what is queued.
+    END_EVENTS = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+    OUT = select.EPOLLOUT
+    _MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+else:  # pragma: no cover - no epoll: streams use the event loop's callbacks
+    READ_EVENTS = WRITE_EVENTS = END_EVENTS = OUT = _MASK = 0
 # Events taken per epoll_wait; more wait for the loop's next turn.
 _BATCH = 1024
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import select
 import socket
 import ssl
 import struct
@@ -533,14 +532,14 @@ class EpollStream(Stream):
                 self._drain(mask)
             else:
                 self._missed |= mask & _poller.READ_EVENTS
-        if mask & select.EPOLLOUT and self._writing:
+        if mask & _poller.OUT and self._writing:
             self._on_writable()
 
     def _drain(self, mask: int) -> None:
         """Read until this edge is used up. A short read is the end of it, unless the
         event also said the peer closed or failed: the FIN (or error) can sit right
         behind the data and would get no edge of its own, so read on to the end."""
-        to_the_end = bool(mask & _END_EVENTS)
+        to_the_end = bool(mask & _poller.END_EVENTS)
         while True:
             left = self._read_once()
             if left == _DONE or (left == _SHORT and not to_the_end):
@@ -574,7 +573,7 @@ class EpollStream(Stream):
             self._reading = False
             # Bytes may stay queued with no new edge to announce them: on resume, read
             # until the kernel says there is nothing left.
-            self._missed |= select.EPOLLIN | _END_EVENTS
+            self._missed |= _poller.READ_EVENTS
 
     def _watch_writable(self) -> None:
         self._writing = True
@@ -586,9 +585,6 @@ class EpollStream(Stream):
         if not self._closed:
             self._poller.forget(self._fd)
         super().close()
-
-
-_END_EVENTS = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 
 
 def stream_class() -> type[Stream]:
