@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from pop3watch.errors import LocalProtocolError
 from pop3watch.pop3 import SaslAbort, apop_digest, build_mechanism, preferred_mechanisms
 from pop3watch.pop3.commands import Apop, Auth, Pass, SaslResponse
 
@@ -65,3 +66,10 @@ def test_redaction_of_commands_hides_every_secret() -> None:
     assert Auth("PLAIN", b"\0a\0hunter2").redacted() == "AUTH PLAIN ***"
     assert SaslResponse(b"hunter2").redacted() == "***"
     assert "hunter2" not in repr(build_mechanism("PLAIN", user="a", secret="hunter2"))
+
+
+@pytest.mark.parametrize("name", ["XOAUTH2", "OAUTHBEARER"])
+@pytest.mark.parametrize(("user", "token"), [("a\x01auth=x", "tok"), ("alice", "tok\x01x")])
+def test_token_mechanisms_refuse_their_field_separator(name: str, user: str, token: str) -> None:
+    with pytest.raises(LocalProtocolError, match="0x01"):
+        build_mechanism(name, user=user, secret=token, host="h", port=995)

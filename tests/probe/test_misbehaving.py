@@ -229,6 +229,27 @@ async def test_cr_lf_nul_in_a_secret_is_refused_before_connecting(
     assert "hunter2" not in result.model_dump_json()
 
 
+@pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
+@pytest.mark.parametrize("how", ["env", "command"])
+async def test_a_token_holding_the_sasl_field_separator_is_refused_before_connecting(
+    scripted: ScriptedFactory,
+    certs: CertBundle,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    mechanism: str,
+    how: str,
+) -> None:
+    """^A ends a field in XOAUTH2/OAUTHBEARER: a token holding one would smuggle in a
+    field of its own, so it is refused like CR/LF, before anything is sent."""
+    srv = scripted(tls_script(certs))
+    source = secret_source("token", how, b"ya29.abc\x01auth=Bearer x", tmp_path, monkeypatch)
+    mode = {"auth": "sasl", "sasl_mechanism": mechanism, "password_env": None}
+    result = await login(srv, certs, **(mode | source))
+    assert code(result) == ("config_invalid", "config")
+    assert srv.connections == 0
+    assert "ya29" not in result.model_dump_json()
+
+
 async def test_dns_failed() -> None:
     result = await check_pop3(CheckSettings(host="no-such-host.invalid", port=110))
     assert code(result) == ("dns_failed", "dns")

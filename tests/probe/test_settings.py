@@ -35,6 +35,10 @@ def test_defaults_are_safe() -> None:
         ({"auth": "sasl", "sasl_mechanism": "GSSAPI"}, "must be one of"),
         ({"password_env": "A", "password_file": "/b"}, "at most one"),
         ({"host": "a b"}, "not a host name"),
+        (
+            {"auth": "sasl", "sasl_mechanism": "XOAUTH2", "user": "a\x01auth=x", "token_env": "T"},
+            "0x01",
+        ),
     ],
 )
 def test_invalid_settings_are_refused(fields: dict[str, object], message: str) -> None:

@@ -14,9 +14,20 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from pop3watch.errors import LocalProtocolError
+
 
 class SaslAbort(Exception):
     """The mechanism cannot go on; the driver cancels the exchange with ``*``."""
+
+
+def _unframed(value: str, what: str, mechanism: str) -> str:
+    """XOAUTH2 and OAUTHBEARER separate their fields with ^A (0x01): one inside the user
+    name or token would end its field early and start another, so it is refused before
+    anything is encoded."""
+    if "\x01" in value:
+        raise LocalProtocolError(f"{what} contains ^A (0x01), which {mechanism} cannot carry")
+    return value
 
 
 class SaslMechanism(ABC):
@@ -110,6 +121,10 @@ class XOAuth2(SaslMechanism):
     token: str = field(repr=False)
     _errored: bool = False
 
+    def __post_init__(self) -> None:
+        _unframed(self.user, "user name", self.name)
+        _unframed(self.token, "token", self.name)
+
     def initial_response(self) -> bytes:
         return f"user={self.user}\x01auth=Bearer {self.token}\x01\x01".encode()
 
@@ -133,6 +148,10 @@ class OAuthBearer(SaslMechanism):
     host: str = ""
     port: int = 0
     _errored: bool = False
+
+    def __post_init__(self) -> None:
+        _unframed(self.user, "user name", self.name)
+        _unframed(self.token, "token", self.name)
 
     def initial_response(self) -> bytes:
         gs2 = f"n,a={self.user.replace('=', '=3D').replace(',', '=2C')},"

@@ -21,6 +21,7 @@ from pop3watch.errors import (
     AuthFailed,
     AuthUnsupported,
     CheckTimeout,
+    ConfigError,
     ConfigMissing,
     Disconnected,
     InsecureAuthRefused,
@@ -261,6 +262,12 @@ class _Pop3Check:
             assert source is not None
             secret = await resolve_secret(source)
             self.redactor.add(secret)
+            if s.uses_token and "\x01" in secret:
+                # The token mechanisms' field separator (see pop3.sasl): refused before
+                # connecting, like CR and LF.
+                raise ConfigError(
+                    f"the token from {source.describe()} contains ^A (0x01); nothing was sent"
+                )
             return secret
 
     # --- connection and TLS -----------------------------------------------------------

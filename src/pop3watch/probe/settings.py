@@ -178,6 +178,8 @@ class CheckSettings(BaseModel):
             raise ValueError("ca_file and fingerprint need a TLS mode")
         if self.auth is not AuthMode.SASL and self.sasl_mechanism is not None:
             raise ValueError("sasl_mechanism needs auth: sasl")
+        if self.uses_token and self.user is not None and "\x01" in self.user:
+            raise ValueError("user must not contain ^A (0x01) with an OAuth token mechanism")
         for low, high in (
             ("warn_rtt_ms", "down_rtt_ms"),
             ("warn_messages", "down_messages"),
