@@ -193,6 +193,17 @@ def pump(conn: Pop3Connection, quit_sent: list[bool]) -> None:
         react(conn, event, quit_sent)
 
 
+def feed_to_the_end(conn: Pop3Connection, data: bytes, cuts: list[int]) -> None:
+    """Feed ``data`` cut at ``cuts``, then the end of stream, reacting to every event as
+    the check would (``pump``)."""
+    quit_sent = [False]
+    for chunk in split(data, cuts):
+        conn.receive_data(chunk)
+        pump(conn, quit_sent)
+    conn.receive_data(b"")
+    pump(conn, quit_sent)
+
+
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 @settings(max_examples=150, deadline=None)
 @given(data=server_bytes, cuts=st.lists(st.integers(min_value=0), max_size=20))
@@ -200,13 +211,8 @@ def test_arbitrary_bytes_in_every_state_raise_only_typed_errors(
     scenario: str, data: bytes, cuts: list[int]
 ) -> None:
     conn = SCENARIOS[scenario]()
-    quit_sent = [False]
     try:
-        for chunk in split(data, cuts):
-            conn.receive_data(chunk)
-            pump(conn, quit_sent)
-        conn.receive_data(b"")
-        pump(conn, quit_sent)
+        feed_to_the_end(conn, data, cuts)
     except (ProtocolViolation, Disconnected):
         # Typed, and final: the connection is dead and refuses to go on.
         assert conn.state is State.ERROR
@@ -224,13 +230,8 @@ def test_raw_binary_from_the_first_byte_raises_only_typed_errors(
     data: bytes, cuts: list[int]
 ) -> None:
     conn = Pop3Connection(LIMITS)
-    quit_sent = [False]
     try:
-        for chunk in split(data, cuts):
-            conn.receive_data(chunk)
-            pump(conn, quit_sent)
-        conn.receive_data(b"")
-        pump(conn, quit_sent)
+        feed_to_the_end(conn, data, cuts)
     except (ProtocolViolation, Disconnected):
         assert conn.state is State.ERROR
 
