@@ -86,3 +86,15 @@ async def test_only_the_first_line_of_a_file_counts(tmp_path: Path) -> None:
 def test_exactly_one_source() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         SecretSource(env="A", file=Path("/x"))
+
+
+async def test_a_token_may_not_hold_the_sasl_field_separator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """^A is only refused where it would break framing: in a token, not a password."""
+    monkeypatch.setenv("P3W_SECRET", "ya29\x01auth=x")
+    source = SecretSource(env="P3W_SECRET")
+    assert await resolve_secret(source) == "ya29\x01auth=x"
+    with pytest.raises(ConfigError, match="0x01") as info:
+        await resolve_secret(source, token=True)
+    assert "ya29" not in info.value.message

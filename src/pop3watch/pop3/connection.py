@@ -111,7 +111,7 @@ class Pop3Connection:
             self._sasl_client_turn = False
             self._in_flight = command
             return data
-        if self._awaiting_greeting or self._in_flight is not None:
+        if self.awaiting_response:
             raise LocalProtocolError(f"{command.verb} sent while a response is still pending")
         if isinstance(command, _SASL_FOLLOW_UPS):
             raise LocalProtocolError("SASL response sent outside a SASL exchange")
@@ -165,9 +165,7 @@ class Pop3Connection:
         self._awaiting_greeting = False
 
     def _next_event(self) -> Event | NeedData:
-        if not (
-            self._awaiting_greeting or (self._in_flight is not None and not self._sasl_client_turn)
-        ):
+        if not self.awaiting_response:
             if self._state is State.CLOSED or not self._reader.pending:
                 return ConnectionClosed() if self._reader.eof else NEED_DATA
             raise ProtocolViolation(f"server sent {self._reader.pending} octets nobody asked for")

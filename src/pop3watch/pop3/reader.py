@@ -26,6 +26,9 @@ class Limits:
     max_sasl_rounds: int = 8
 
 
+_CR = 0x0D
+
+
 class LineReader:
     """Accumulates bytes and yields complete lines (CRLF or bare LF stripped).
 
@@ -80,6 +83,3 @@ class LineReader:
     def pending(self) -> int:
         """Octets received but not yet consumed as a line."""
         return len(self._data) - self._pos
-
-
-_CR = 0x0D

@@ -48,12 +48,11 @@ Handler = Callable[[int], None]
 class Poller:
     """The epoll set of one event loop; streams get events through ``handler(mask)``."""
 
-    __slots__ = ("__weakref__", "_epoll", "_handlers", "_loop")
+    __slots__ = ("_epoll", "_handlers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._epoll = select.epoll()
         self._handlers: dict[int, Handler] = {}
-        self._loop = loop
         loop.add_reader(self._epoll.fileno(), self._dispatch)
 
     def register(self, fd: int, handler: Handler) -> None:
@@ -73,19 +72,10 @@ class Poller:
             if handler is not None:
                 handler(mask)
 
-    def close(self) -> None:
-        """Leave the event loop and close the epoll set (when its loop closes)."""
-        if not self._epoll.closed:
-            if not self._loop.is_closed():
-                self._loop.remove_reader(self._epoll.fileno())
-            self._epoll.close()
-        self._handlers.clear()
 
-
+# A poller lives as long as its loop (its epoll fd closes when it is collected); the
+# most recent one is also kept in _last, so the lookup on every connect is one compare.
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Poller] = weakref.WeakKeyDictionary()
-AVAILABLE = sys.platform == "linux" and hasattr(select, "epoll")
-
-
 _last: tuple[asyncio.AbstractEventLoop, Poller] | None = None
 
 

@@ -21,7 +21,6 @@ from pop3watch.errors import (
     AuthFailed,
     AuthUnsupported,
     CheckTimeout,
-    ConfigError,
     ConfigMissing,
     Disconnected,
     InsecureAuthRefused,
@@ -122,6 +121,11 @@ class _PhaseTimer:
         self._key = ""
         self._start = 0.0
 
+    def timing(self, key: str) -> _PhaseTimer:
+        """Let the next ``with`` block count towards ``key``."""
+        self._key = key
+        return self
+
     def __enter__(self) -> None:
         self._start = time.perf_counter()
 
@@ -168,9 +172,7 @@ class _Pop3Check:
     def _phase(self, phase: Phase) -> _PhaseTimer:
         """``with self._phase(Phase.X):`` marks the current phase and times it."""
         self.phase = phase
-        timer = self._timer
-        timer._key = _TIMING_KEY[phase]
-        return timer
+        return self._timer.timing(_TIMING_KEY[phase])
 
     @property
     def _session(self) -> Pop3Session:
@@ -260,14 +262,8 @@ class _Pop3Check:
                 raise ConfigMissing(f"auth {s.auth.value} needs {', '.join(missing)}")
             source = s.secret_source()
             assert source is not None
-            secret = await resolve_secret(source)
+            secret = await resolve_secret(source, token=s.uses_token)
             self.redactor.add(secret)
-            if s.uses_token and "\x01" in secret:
-                # The token mechanisms' field separator (see pop3.sasl): refused before
-                # connecting, like CR and LF.
-                raise ConfigError(
-                    f"the token from {source.describe()} contains ^A (0x01); nothing was sent"
-                )
             return secret
 
     # --- connection and TLS -----------------------------------------------------------

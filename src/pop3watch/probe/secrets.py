@@ -27,24 +27,27 @@ def _first_line(value: str) -> str:
     return line.removesuffix("\r")
 
 
-def _checked(value: str, where: str) -> str:
+def _checked(value: str, where: str, *, token: bool) -> str:
     """Refuse CR, LF and NUL: the secret ends up in a command line (PASS, or inside a
-    SASL answer), and a line break in it could smuggle in a command of its own. Raised
-    while resolving, so the check has not connected yet; the value is never quoted."""
+    SASL answer), and a line break in it could smuggle in a command of its own. A token
+    may not hold ^A either, the field separator of XOAUTH2 and OAUTHBEARER. Raised while
+    resolving, so the check has not connected yet; the value is never quoted."""
     if any(ch in value for ch in _UNSAFE):
         raise ConfigError(f"the secret from {where} contains CR, LF or NUL; nothing was sent")
+    if token and "\x01" in value:
+        raise ConfigError(f"the token from {where} contains ^A (0x01); nothing was sent")
     return value
 
 
-async def resolve_secret(source: SecretSource) -> str:
+async def resolve_secret(source: SecretSource, *, token: bool = False) -> str:
     """Return the secret; raise ConfigMissing when it cannot be had, ConfigError (code
-    ``config_invalid``) when it holds CR, LF or NUL."""
+    ``config_invalid``) when it holds CR, LF or NUL (or ^A, for an OAuth ``token``)."""
     where = source.describe()
     if source.env is not None:
         value = os.environ.get(source.env)
         if not value:
             raise ConfigMissing(f"{where} is not set or empty")
-        return _checked(value, where)
+        return _checked(value, where, token=token)
     if source.file is not None:
         try:
             # Bytes, not read_text(): universal newlines would turn a lone CR into a line
@@ -55,9 +58,9 @@ async def resolve_secret(source: SecretSource) -> str:
             raise ConfigMissing(f"cannot read {where}: {type(exc).__name__}") from None
         if not value:
             raise ConfigMissing(f"{where} is empty")
-        return _checked(value, where)
+        return _checked(value, where, token=token)
     assert source.command is not None
-    return _checked(await _run_command(source.command), where)
+    return _checked(await _run_command(source.command), where, token=token)
 
 
 async def _run_command(command: str) -> str:

@@ -16,7 +16,7 @@ Why not an asyncio transport:
 Two ways to learn readiness: ``Stream`` asks the event loop (``add_reader`` and
 ``add_writer``, level-triggered, portable); on Linux ``EpollStream`` registers the socket
 once in the loop's shared edge-triggered epoll set (``probe.poller``) and never again.
-``open_stream_class()`` says which one a connection gets.
+``stream_class()`` says which one a connection gets.
 """
 
 from __future__ import annotations
@@ -202,10 +202,14 @@ class Stream:
             self._drop_writer()
             return
         self._drop_writer()
+        self._not_established()
+
+    def _not_established(self) -> None:
+        """After a connect() that did not leave the socket ESTABLISHED: raise its error,
+        unless the handshake completed and the server hung up at once (a connection was
+        made; the failure belongs to the next phase, as a transport would report it)."""
         code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code in _RESET_AFTER_ACCEPT:
-            # The handshake completed and the server hung up at once: a connection was
-            # made (the failure belongs to the next phase), as a transport would report.
             self._error = OSError(code, os.strerror(code))
             self._eof = True
         elif code:
@@ -552,14 +556,8 @@ class EpollStream(Stream):
         finally:
             self._connecting = False
         state, self._handshake_rtt = _tcp_info(self._sock)
-        if state == _TCP_ESTABLISHED:
-            return
-        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code in _RESET_AFTER_ACCEPT:
-            self._error = OSError(code, os.strerror(code))  # as in Stream._connected
-            self._eof = True
-        elif code:
-            raise OSError(code, os.strerror(code))
+        if state != _TCP_ESTABLISHED:
+            self._not_established()
 
     def _resume_reading(self) -> None:
         if not self._reading and not self._closed and not self._eof:
