@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from pop3watch.errors import StorageError
 from pop3watch.storage import Storage, normalize_url
+from pop3watch.storage.engine import SQLITE_BUSY_TIMEOUT_MS
 from pop3watch.storage.migrate import head_revision, schema_differences
 from tests.storage.helpers import make_monitors
 
@@ -60,6 +64,33 @@ async def test_two_processes_migrating_at_once_both_succeed(db_url: str) -> None
     for store in stores:
         await store.ping()
         await store.close()
+
+
+async def test_a_migration_waits_for_another_process_holding_the_sqlite_lock(
+    tmp_path: Path,
+) -> None:
+    """A second process starting while the first still migrates (which takes seconds on
+    a busy machine) waits for it instead of failing after the service's short lock wait."""
+    path = tmp_path / "p.db"
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("PRAGMA journal_mode = WAL")
+    blocker.execute("BEGIN IMMEDIATE")  # the other process, mid-migration
+    hold_s = SQLITE_BUSY_TIMEOUT_MS / 1000 + 1.0
+
+    def release_later() -> None:
+        time.sleep(hold_s)
+        blocker.execute("COMMIT")
+
+    releaser = threading.Thread(target=release_later)
+    started = time.monotonic()
+    releaser.start()
+    try:
+        async with await Storage.connect(f"sqlite:///{path}") as store:
+            await store.ping()
+        assert time.monotonic() - started >= hold_s  # it really waited for the lock
+    finally:
+        releaser.join()
+        blocker.close()
 
 
 async def test_without_migrations_an_empty_database_is_refused(db_url: str) -> None:

@@ -28,6 +28,10 @@ from pop3watch.storage.schema import metadata
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: Arbitrary constant naming pop3watch's migration lock among PostgreSQL advisory locks.
 _PG_MIGRATION_LOCK = 0x706F7033  # "pop3"
+#: How long a migration waits for another process's migration to finish. Much longer than
+#: the service's short lock wait: a whole schema upgrade on a busy machine can take seconds,
+#: and a second process starting meanwhile must wait for it, not fail.
+MIGRATION_LOCK_WAIT_S = 60
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -60,6 +64,7 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
     result. The keys are checked before the transaction commits instead.
     """
     if connection.dialect.name == "postgresql":
+        connection.execute(text(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_WAIT_S}s'"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
     if current_revision(connection) == head_revision() and revision == "head":
         return
@@ -70,6 +75,12 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
             raise RuntimeError(f"a migration left {len(broken)} broken foreign keys: {broken[:5]}")
 
 
+def sqlite_busy_timeout(connection: Connection, milliseconds: int) -> None:
+    """How long SQLite waits for a lock on ``connection`` (for the migration's
+    ``BEGIN IMMEDIATE``: ``MIGRATION_LOCK_WAIT_S``, then back to the service's value)."""
+    _sqlite_pragma(connection, f"busy_timeout = {int(milliseconds)}")
+
+
 def sqlite_foreign_keys(connection: Connection, enabled: bool) -> None:
     """Switch SQLite foreign keys on ``connection``, which must not be in a transaction.
 
@@ -78,9 +89,13 @@ def sqlite_foreign_keys(connection: Connection, enabled: bool) -> None:
     """
     if connection.in_transaction():
         raise RuntimeError("PRAGMA foreign_keys has no effect inside a transaction")
+    _sqlite_pragma(connection, f"foreign_keys = {'ON' if enabled else 'OFF'}")
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(f"PRAGMA foreign_keys = {'ON' if enabled else 'OFF'}")
+        cursor.execute(f"PRAGMA {pragma}")
     finally:
         cursor.close()
 

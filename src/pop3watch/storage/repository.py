@@ -28,11 +28,18 @@ from pop3watch.storage.convert import (
     status_from_row,
     transition_from_row,
 )
-from pop3watch.storage.engine import Database, create_database, normalize_url
+from pop3watch.storage.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    Database,
+    create_database,
+    normalize_url,
+)
 from pop3watch.storage.guard import storage_errors
 from pop3watch.storage.migrate import (
+    MIGRATION_LOCK_WAIT_S,
     current_revision,
     head_revision,
+    sqlite_busy_timeout,
     sqlite_foreign_keys,
     upgrade,
 )
@@ -68,11 +75,13 @@ async def _migrate(db: Database) -> None:
     async with db.write_engine.connect() as conn:
         if sqlite:
             await conn.run_sync(sqlite_foreign_keys, False)
+            await conn.run_sync(sqlite_busy_timeout, MIGRATION_LOCK_WAIT_S * 1000)
         try:
             async with conn.begin():
                 await conn.run_sync(upgrade)
         finally:
             if sqlite:
+                await conn.run_sync(sqlite_busy_timeout, SQLITE_BUSY_TIMEOUT_MS)
                 await conn.run_sync(sqlite_foreign_keys, True)
 
 
