@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -66,15 +67,19 @@ async def test_two_processes_migrating_at_once_both_succeed(db_url: str) -> None
         await store.close()
 
 
-async def test_a_migration_waits_for_another_process_holding_the_sqlite_lock(
-    tmp_path: Path,
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+async def test_setting_up_waits_for_another_process_holding_the_sqlite_lock(
+    tmp_path: Path, journal: str
 ) -> None:
-    """A second process starting while the first still migrates (which takes seconds on
-    a busy machine) waits for it instead of failing after the service's short lock wait."""
+    """A second process starting while the first still sets the database up (which takes
+    seconds on a busy machine) waits for it instead of failing after the service's short
+    lock wait: at ``BEGIN IMMEDIATE`` once the file is in WAL, and at the switch to WAL
+    while it is not yet."""
     path = tmp_path / "p.db"
     blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    blocker.execute("PRAGMA journal_mode = WAL")
+    blocker.execute(f"PRAGMA journal_mode = {journal}")
     blocker.execute("BEGIN IMMEDIATE")  # the other process, mid-migration
+    blocker.execute("CREATE TABLE other_process (x)")
     hold_s = SQLITE_BUSY_TIMEOUT_MS / 1000 + 1.0
 
     def release_later() -> None:
@@ -91,6 +96,8 @@ async def test_a_migration_waits_for_another_process_holding_the_sqlite_lock(
     finally:
         releaser.join()
         blocker.close()
+    with closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 async def test_without_migrations_an_empty_database_is_refused(db_url: str) -> None:

@@ -14,8 +14,10 @@ to upgrade a read lock (which SQLite refuses immediately with "database is locke
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,10 @@ from pop3watch.storage.stats import NearestRankAggregate
 
 #: Milliseconds SQLite waits for a lock before giving up with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 2000
+#: Seconds a process setting up the database (journal mode, migrations) waits for another
+#: process doing the same: a whole schema upgrade on a busy machine takes seconds, and a
+#: second process starting meanwhile must wait for it, not fail.
+SETUP_LOCK_WAIT_S = 60
 #: Seconds to wait for a PostgreSQL connection before giving up.
 PG_CONNECT_TIMEOUT_S = 5
 #: PostgreSQL waits at most this long for a row or table lock (a stuck writer elsewhere).
@@ -157,7 +163,14 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            try:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                # Another connection is switching the new file's journal mode, or holds
+                # it in a rollback-mode write; SQLite answers at once, with no busy wait.
+                # The mode belongs to the file, so ``ensure_wal`` waits for it instead.
+                if not _is_locked(exc):
+                    raise
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -169,6 +182,40 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         if mode not in ("DEFERRED", "IMMEDIATE"):
             raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _is_locked(exc: Exception) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+async def ensure_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode, waiting (``SETUP_LOCK_WAIT_S`` at most) while
+    another process sets it up: switching the journal mode gets no busy wait from SQLite,
+    so two processes opening a new database at once would otherwise fail at random."""
+    deadline = time.monotonic() + SETUP_LOCK_WAIT_S
+    delay = 0.01
+    async with engine.connect() as conn:
+        while not await conn.run_sync(_try_wal):
+            if time.monotonic() + delay > deadline:
+                raise sqlite3.OperationalError("database is locked: cannot switch it to WAL")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+def _try_wal(connection: Connection) -> bool:
+    """``PRAGMA journal_mode = WAL`` outside any transaction (inside one it cannot work);
+    False while another connection keeps the file from switching."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+        row: tuple[Any, ...] | None = cursor.fetchone()
+    except sqlite3.OperationalError as exc:
+        if _is_locked(exc):
+            return False
+        raise
+    finally:
+        cursor.close()
+    return row is not None and str(row[0]).lower() == "wal"
 
 
 def default_sqlite_url(data_dir: str | os.PathLike[str]) -> str:

@@ -23,15 +23,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from pop3watch.storage.engine import SETUP_LOCK_WAIT_S
 from pop3watch.storage.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: Arbitrary constant naming pop3watch's migration lock among PostgreSQL advisory locks.
 _PG_MIGRATION_LOCK = 0x706F7033  # "pop3"
-#: How long a migration waits for another process's migration to finish. Much longer than
-#: the service's short lock wait: a whole schema upgrade on a busy machine can take seconds,
-#: and a second process starting meanwhile must wait for it, not fail.
-MIGRATION_LOCK_WAIT_S = 60
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -64,7 +61,7 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
     result. The keys are checked before the transaction commits instead.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(text(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_WAIT_S}s'"))
+        connection.execute(text(f"SET LOCAL lock_timeout = '{SETUP_LOCK_WAIT_S}s'"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
     if current_revision(connection) == head_revision() and revision == "head":
         return
@@ -77,7 +74,7 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
 
 def sqlite_busy_timeout(connection: Connection, milliseconds: int) -> None:
     """How long SQLite waits for a lock on ``connection`` (for the migration's
-    ``BEGIN IMMEDIATE``: ``MIGRATION_LOCK_WAIT_S``, then back to the service's value)."""
+    ``BEGIN IMMEDIATE``: ``SETUP_LOCK_WAIT_S``, then back to the service's value)."""
     _sqlite_pragma(connection, f"busy_timeout = {int(milliseconds)}")
 
 

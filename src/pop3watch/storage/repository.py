@@ -29,14 +29,15 @@ from pop3watch.storage.convert import (
     transition_from_row,
 )
 from pop3watch.storage.engine import (
+    SETUP_LOCK_WAIT_S,
     SQLITE_BUSY_TIMEOUT_MS,
     Database,
     create_database,
+    ensure_wal,
     normalize_url,
 )
 from pop3watch.storage.guard import storage_errors
 from pop3watch.storage.migrate import (
-    MIGRATION_LOCK_WAIT_S,
     current_revision,
     head_revision,
     sqlite_busy_timeout,
@@ -75,7 +76,7 @@ async def _migrate(db: Database) -> None:
     async with db.write_engine.connect() as conn:
         if sqlite:
             await conn.run_sync(sqlite_foreign_keys, False)
-            await conn.run_sync(sqlite_busy_timeout, MIGRATION_LOCK_WAIT_S * 1000)
+            await conn.run_sync(sqlite_busy_timeout, SETUP_LOCK_WAIT_S * 1000)
         try:
             async with conn.begin():
                 await conn.run_sync(upgrade)
@@ -110,6 +111,8 @@ class Storage:
         storage = cls(db)
         try:
             async with storage._errors("opening the database"):
+                if db.dialect == "sqlite":
+                    await ensure_wal(db.engine)
                 if migrate:
                     await _migrate(db)
                 else:
