@@ -180,7 +180,9 @@ class Pop3Connection:
                 return event
 
     def _on_line(self, line: bytes) -> Event | None:
-        if b"\0" in line:
+        # find(), not ``in``: CPython's bytes ``in`` first tries the operand as an
+        # integer and raises and clears a TypeError on every call.
+        if line.find(b"\0") >= 0:
             raise ProtocolViolation("NUL octet in a response")
         if self._body is not None:
             return self._on_body_line(line)

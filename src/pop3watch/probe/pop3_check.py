@@ -57,7 +57,7 @@ from pop3watch.pop3 import (
     preferred_mechanisms,
 )
 from pop3watch.probe.connect import describe_os_error, ip_literal, open_stream, resolve
-from pop3watch.probe.result import CheckResult, MailboxInfo, TlsInfo
+from pop3watch.probe.result import CheckResult, MailboxInfo, TlsInfo, round_ms
 from pop3watch.probe.secrets import resolve_secret
 from pop3watch.probe.session import Pop3Session
 from pop3watch.probe.settings import AuthMode, CheckSettings, TlsMode
@@ -496,9 +496,9 @@ class _Pop3Check:
             error, rtt_ms=self.rtt_ms, cert=cert, mailbox=self.mailbox, thresholds=s.thresholds
         )
         timings: dict[str, float] = {
-            k: round(v, 3) for k, v in self.timings.items() if k != _CONFIG_KEY
+            k: round_ms(v) for k, v in self.timings.items() if k != _CONFIG_KEY
         }
-        timings["total"] = round((time.perf_counter() - self.t0) * 1000, 3)
+        timings["total"] = round_ms((time.perf_counter() - self.t0) * 1000)
         greeting = None
         if self.greeting is not None:
             greeting = escape(self.redactor(self.greeting.text))
@@ -513,7 +513,7 @@ class _Pop3Check:
                 "started_at": self.started_at,
                 "target": s.target,
                 "address": self.address,
-                "rtt_ms": round(self.rtt_ms, 3) if self.rtt_ms is not None else None,
+                "rtt_ms": round_ms(self.rtt_ms) if self.rtt_ms is not None else None,
                 "timings_ms": timings,
                 "tls": self.tls,
                 # Server text, so redacted and escaped like the greeting and transcript.

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from pop3watch.errors import CheckTimeout, Disconnected, Phase, Pop3WatchError, ProtocolViolation
 from pop3watch.probe.connect import describe_os_error, open_stream, resolve
-from pop3watch.probe.result import CheckResult, Timings
+from pop3watch.probe.result import CheckResult, Timings, round_ms
 from pop3watch.probe.settings import TcpSettings
 from pop3watch.probe.stream import Stream
 from pop3watch.probe.transcript import KeepTranscript, Redactor, Transcript, escape
@@ -90,7 +90,7 @@ async def check_tcp(
         started_at=started_at,
         target=settings.target,
         address=address,
-        rtt_ms=round(rtt_ms, 3) if rtt_ms is not None else None,
-        timings_ms=Timings(**{k: round(v, 3) for k, v in timings.items()}),
+        rtt_ms=round_ms(rtt_ms) if rtt_ms is not None else None,
+        timings_ms=Timings(**{k: round_ms(v) for k, v in timings.items()}),
         transcript=log.lines() if transcript.keeps(verdict.status) else [],
     )

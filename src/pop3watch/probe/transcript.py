@@ -13,7 +13,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from pop3watch.probe.result import Status, TranscriptLine
+from pop3watch.probe.result import Status, TranscriptLine, round_ms
 
 REDACTED = "***"
 MAX_LINES = 200
@@ -116,7 +116,7 @@ class Transcript:
             text = escape(redact(said))
             if len(text) > MAX_LINE_CHARS:
                 text = text[:MAX_LINE_CHARS] + "..."
-            rows.append({"t_ms": round(t * 1000, 3), "dir": direction, "text": text})
+            rows.append({"t_ms": round_ms(t * 1000), "dir": direction, "text": text})
         return rows
 
     def lines(self) -> list[TranscriptLine]:
