@@ -829,6 +829,35 @@ async def test_slow_greeting_warns_then_downs(scripted: ScriptedFactory) -> None
     assert code(down) == ("slow_response", "greeting")
 
 
+async def test_every_phase_that_ran_is_timed_and_the_phases_fit_in_the_total(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """Each phase gets the time from its start to the next one's; the phases never
+    overlap, so together they stay within the total."""
+    srv = scripted(tls_script(certs, greeting_delay=0.15, stat=(1, 10)))
+    result = await login(srv, certs, stat=True)
+    assert result.status is Status.UP, result.error
+    t = result.timings_ms
+    assert t.greeting is not None and t.greeting >= 140
+    phases = [t.dns, t.connect, t.greeting, t.capa, t.tls, t.auth, t.stat, t.quit]
+    assert all(v is not None and v >= 0 for v in phases), t
+    assert sum(v for v in phases if v is not None) <= t.total + 0.01
+
+
+async def test_a_failed_phase_keeps_its_time_and_the_polite_quit_is_no_phase(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """A rejected password ends the AUTH phase; the QUIT sent afterwards out of
+    politeness is not timed as a QUIT phase of the check."""
+    srv = scripted(tls_script(certs))
+    result = await login(srv, certs, password_env="SCRIPTED_WRONG")
+    assert code(result) == ("auth_failed", "auth")
+    assert "QUIT" in srv.commands()
+    t = result.timings_ms
+    assert t.auth is not None and t.auth > 0
+    assert t.quit is None and t.stat is None
+
+
 async def test_rtt_is_the_servers_delay_not_the_busy_event_loops(
     scripted: ScriptedFactory,
 ) -> None:

@@ -63,3 +63,28 @@ def test_a_secret_learned_later_is_scrubbed_from_earlier_lines() -> None:
     redact.add("token-abc")
     (line,) = transcript.lines()
     assert line.text == "+OK hello *** \\x1b[31m"
+
+
+def test_what_the_server_said_is_rendered_only_when_read_and_made_safe() -> None:
+    """Events go in as data and become lines in rows(): a passing check whose
+    transcript nobody reads never renders them; a read one is redacted, escaped and
+    bounded like text lines, however many lines one answer renders to."""
+    rendered: list[tuple[str, ...]] = []
+
+    def render(said: tuple[str, ...]) -> list[str]:
+        rendered.append(said)
+        return [f"S{i}: {text}" for i, text in enumerate(said)]
+
+    redact = Redactor()
+    transcript = Transcript(redact)
+    transcript.client("CAPA")
+    transcript.server_said(("+OK", "X-TOKEN t0ken \x1b[2J"), render)
+    transcript.server_said(tuple(f"cap {i}" for i in range(MAX_LINES + 10)), render)
+    assert rendered == []
+    redact.add("t0ken")  # learned after the server said it
+    lines = transcript.lines()
+    assert len(rendered) == 2
+    assert [line.dir for line in lines[:3]] == ["C", "S", "S"]
+    assert lines[2].text == "S1: X-TOKEN *** \\x1b[2J"
+    assert len(lines) == MAX_LINES + 1
+    assert lines[-1].text == "... 13 more lines dropped"

@@ -109,31 +109,6 @@ def _err_detail(event: Err) -> str:
     return f"[{event.code}] {event.text}" if event.code else event.text
 
 
-class _PhaseTimer:
-    """Adds the time spent in a ``with`` block to ``timings[key]`` (ms). A plain class, not
-    a generator-based context manager, and one per check: phases never nest, and this
-    runs several times per check."""
-
-    __slots__ = ("_key", "_start", "_timings")
-
-    def __init__(self, timings: dict[str, float]) -> None:
-        self._timings = timings
-        self._key = ""
-        self._start = 0.0
-
-    def timing(self, key: str) -> _PhaseTimer:
-        """Let the next ``with`` block count towards ``key``."""
-        self._key = key
-        return self
-
-    def __enter__(self) -> None:
-        self._start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = (time.perf_counter() - self._start) * 1000
-        self._timings[self._key] = self._timings.get(self._key, 0.0) + elapsed
-
-
 _NO_CAPABILITIES = Capabilities()
 
 
@@ -154,8 +129,9 @@ class _Pop3Check:
         self.started_at = datetime.now(UTC)
         self.transcript = Transcript(self.redactor, started=self.t0)
         self.timings: dict[str, float] = {}
-        self._timer = _PhaseTimer(self.timings)
         self.phase = Phase.CONFIG
+        self._timing_key: str | None = None  # the timings entry the running phase adds to
+        self._phase_since = 0.0
         self.stream: Stream | None = None
         self.session: Pop3Session | None = None
         self.address: str | None = None
@@ -169,10 +145,28 @@ class _Pop3Check:
 
     # --- bookkeeping ------------------------------------------------------------------
 
-    def _phase(self, phase: Phase) -> _PhaseTimer:
-        """``with self._phase(Phase.X):`` marks the current phase and times it."""
+    def _enter(self, phase: Phase) -> None:
+        """Make ``phase`` the current one (errors are blamed on it) and time it until the
+        next ``_enter`` or ``_stop_clock``; a phase entered twice adds up.
+
+        A mark per phase rather than a ``with`` block: phases follow one another and never
+        nest, and the context-manager protocol cost four calls per phase, several times
+        per check.
+        """
+        now = time.perf_counter()
+        self._stop_clock(now)
         self.phase = phase
-        return self._timer.timing(_TIMING_KEY[phase])
+        self._timing_key = _TIMING_KEY[phase]
+        self._phase_since = now
+
+    def _stop_clock(self, now: float | None = None) -> None:
+        """Add the running phase's time to its timings entry; nothing runs afterwards."""
+        key = self._timing_key
+        if key is not None:
+            end = time.perf_counter() if now is None else now
+            elapsed = (end - self._phase_since) * 1000
+            self.timings[key] = self.timings.get(key, 0.0) + elapsed
+            self._timing_key = None
 
     @property
     def _session(self) -> Pop3Session:
@@ -190,7 +184,10 @@ class _Pop3Check:
             try:
                 with Deadline(loop, deadline_at):
                     try:
-                        await self._run_session()
+                        try:
+                            await self._run_session()
+                        finally:
+                            self._stop_clock()  # the polite QUIT below is no phase
                     except Pop3WatchError as exc:
                         error = exc
                         await self._quit_quietly()
@@ -218,73 +215,73 @@ class _Pop3Check:
         auth = s.auth is not AuthMode.NONE
         starttls = s.tls.starttls
         secret = await self._secret() if auth else None
-        with self._phase(Phase.DNS):
-            addresses = ip_literal(s.host, s.ip_family) or await resolve(
-                s.host, s.effective_port, s.ip_family
-            )
+        self._enter(Phase.DNS)
+        addresses = ip_literal(s.host, s.ip_family) or await resolve(
+            s.host, s.effective_port, s.ip_family
+        )
         await self._connect(addresses)
         session = self._session
-        with self._phase(Phase.GREETING):
-            event = await session.read_event()
-            # Both stamps come from the kernel and the connect call (see Stream), not from
-            # after an await, so a busy event loop does not skew the response time.
-            stream = session.stream
-            self.rtt_ms = max(0.0, (stream.received_at - stream.ready_at) * 1000)
-            assert isinstance(event, Greeting)
-            self.greeting = event
-            if not event.ok:
-                raise ServiceUnavailable(f"greeting: {_err_detail(Err(event.text, event.code))}")
+        self._enter(Phase.GREETING)
+        event = await session.read_event()
+        # Both stamps come from the kernel and the connect call (see Stream), not from
+        # after an await, so a busy event loop does not skew the response time.
+        stream = session.stream
+        self.rtt_ms = max(0.0, (stream.received_at - stream.ready_at) * 1000)
+        assert isinstance(event, Greeting)
+        self.greeting = event
+        if not event.ok:
+            raise ServiceUnavailable(f"greeting: {_err_detail(Err(event.text, event.code))}")
         if s.capa or starttls or s.auth is AuthMode.SASL:
-            with self._phase(Phase.CAPA):
-                await self._capa()
+            self._enter(Phase.CAPA)
+            await self._capa()
         if starttls:
             await self._starttls()
         if auth:
             assert secret is not None
-            with self._phase(Phase.AUTH):
-                await self._auth(secret)
+            self._enter(Phase.AUTH)
+            await self._auth(secret)
         if s.stat:
-            with self._phase(Phase.STAT):
-                await self._stat()
-        with self._phase(Phase.QUIT):
-            event = await session.command(_QUIT)
-            self.quit_done = True
-            if isinstance(event, Err):
-                raise ServiceUnavailable(f"QUIT answered -ERR: {_err_detail(event)}")
+            self._enter(Phase.STAT)
+            await self._stat()
+        self._enter(Phase.QUIT)
+        event = await session.command(_QUIT)
+        self.quit_done = True
+        if isinstance(event, Err):
+            raise ServiceUnavailable(f"QUIT answered -ERR: {_err_detail(event)}")
 
     async def _secret(self) -> str | None:
         s = self.settings
         if s.auth is AuthMode.NONE:
             return None
-        with self._phase(Phase.CONFIG):
-            missing = s.missing_fields()
-            if missing:
-                raise ConfigMissing(f"auth {s.auth.value} needs {', '.join(missing)}")
-            source = s.secret_source()
-            assert source is not None
-            secret = await resolve_secret(source, token=s.uses_token)
-            self.redactor.add(secret)
-            return secret
+        self._enter(Phase.CONFIG)
+        missing = s.missing_fields()
+        if missing:
+            raise ConfigMissing(f"auth {s.auth.value} needs {', '.join(missing)}")
+        source = s.secret_source()
+        assert source is not None
+        secret = await resolve_secret(source, token=s.uses_token)
+        self.redactor.add(secret)
+        return secret
 
     # --- connection and TLS -----------------------------------------------------------
 
     async def _connect(self, addresses: list[str]) -> None:
         s = self.settings
-        with self._phase(Phase.CONNECT):
-            self.stream = await open_stream(addresses, s.effective_port)
+        self._enter(Phase.CONNECT)
+        self.stream = await open_stream(addresses, s.effective_port)
         self.address = self.stream.address
         if s.tls.implicit:
-            with self._phase(Phase.TLS):
-                upgraded = await self._handshake(
-                    "implicit", allow_fallback=s.tls is TlsMode.TLS_IF_AVAILABLE
-                )
+            self._enter(Phase.TLS)
+            upgraded = await self._handshake(
+                "implicit", allow_fallback=s.tls is TlsMode.TLS_IF_AVAILABLE
+            )
             if not upgraded:
                 self.transcript.note(
                     "the server does not speak TLS on this port; falling back to plain text"
                 )
                 self.stream.abort()
-                with self._phase(Phase.CONNECT):
-                    self.stream = await open_stream([self.stream.address], s.effective_port)
+                self._enter(Phase.CONNECT)
+                self.stream = await open_stream([self.stream.address], s.effective_port)
         self.session = Pop3Session(self.stream, self.transcript, self.limits)
 
     def _server_hostname(self) -> str:
@@ -379,19 +376,19 @@ class _Pop3Check:
                 raise TlsUnavailable("the server does not advertise STLS")
             self.transcript.note("STLS not offered; continuing in plain text")
             return
-        with self._phase(Phase.STARTTLS):
-            event = await self._session.command(Stls())
-            if isinstance(event, Err):
-                if required:
-                    raise TlsUnavailable(f"STLS refused: {_err_detail(event)}")
-                self.transcript.note("STLS refused; continuing in plain text")
-                return
-            self.phase = Phase.TLS
-            await self._handshake("starttls")
+        self._enter(Phase.STARTTLS)
+        event = await self._session.command(Stls())
+        if isinstance(event, Err):
+            if required:
+                raise TlsUnavailable(f"STLS refused: {_err_detail(event)}")
+            self.transcript.note("STLS refused; continuing in plain text")
+            return
+        self._enter(Phase.TLS)  # the STLS exchange and the handshake are both "tls"
+        await self._handshake("starttls")
         # RFC 2595: forget what was advertised in clear text and ask again over TLS.
         self.capabilities = _NO_CAPABILITIES
-        with self._phase(Phase.CAPA):
-            await self._capa()
+        self._enter(Phase.CAPA)
+        await self._capa()
 
     # --- authentication ---------------------------------------------------------------
 

@@ -66,8 +66,7 @@ class Pop3Session:
             event = conn.next_event()
             if event is not NEED_DATA:
                 assert not isinstance(event, NeedData)
-                for line in render_event(event):
-                    self.transcript.server(line)
+                self.transcript.server_said(event, render_event)
                 return event
             conn.receive_data(await self.stream.read())
 
