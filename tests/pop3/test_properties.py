@@ -185,9 +185,13 @@ def react(conn: Pop3Connection, event: object, quit_sent: list[bool]) -> None:
 
 
 def pump(conn: Pop3Connection, quit_sent: list[bool]) -> None:
-    """Pull events until the core needs data or the server may close."""
+    """Pull events until the core needs data or the server may close. Checks on the way
+    the promise drivers act on instead of asking (Pop3Session): when ``needs_data`` says
+    so, ``next_event()`` has nothing else to say."""
     while True:
+        promised = conn.needs_data
         event = conn.next_event()
+        assert event is NEED_DATA or not promised, event
         if event is NEED_DATA or isinstance(event, ConnectionClosed):
             return
         react(conn, event, quit_sent)

@@ -90,6 +90,14 @@ class Pop3Connection:
         return self._state in ALLOWED and not self.awaiting_response and not self._sasl_client_turn
 
     @property
+    def needs_data(self) -> bool:
+        """True when ``next_event()`` could only answer NEED_DATA: nothing unread, the
+        stream still open, no error. A driver checks this instead of asking, which
+        saves a round through the parser before nearly every read."""
+        reader = self._reader
+        return not reader.pending and not reader.eof and self._state is not State.ERROR
+
+    @property
     def pending_octets(self) -> int:
         """Bytes received and not yet consumed; non-zero between responses means trouble."""
         return self._reader.pending

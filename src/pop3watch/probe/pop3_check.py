@@ -128,10 +128,9 @@ class _Pop3Check:
         self.t0 = time.perf_counter()
         self.started_at = datetime.now(UTC)
         self.transcript = Transcript(self.redactor, started=self.t0)
-        self.timings: dict[str, float] = {}
         self.phase = Phase.CONFIG
-        self._timing_key: str | None = None  # the timings entry the running phase adds to
-        self._phase_since = 0.0
+        # (timing key, perf_counter) where each phase began; (None, t) where the last ended.
+        self._marks: list[tuple[str | None, float]] = []
         self.stream: Stream | None = None
         self.session: Pop3Session | None = None
         self.address: str | None = None
@@ -146,27 +145,30 @@ class _Pop3Check:
     # --- bookkeeping ------------------------------------------------------------------
 
     def _enter(self, phase: Phase) -> None:
-        """Make ``phase`` the current one (errors are blamed on it) and time it until the
-        next ``_enter`` or ``_stop_clock``; a phase entered twice adds up.
+        """Make ``phase`` the current one (errors are blamed on it); it runs until the next
+        ``_enter`` or ``_stop_clock``, and a phase entered twice adds up (``_timings``).
 
-        A mark per phase rather than a ``with`` block: phases follow one another and never
-        nest, and the context-manager protocol cost four calls per phase, several times
-        per check.
+        A time mark per phase rather than a ``with`` block: phases follow one another and
+        never nest, and the context-manager protocol costs several calls per phase.
         """
-        now = time.perf_counter()
-        self._stop_clock(now)
         self.phase = phase
-        self._timing_key = _TIMING_KEY[phase]
-        self._phase_since = now
+        self._marks.append((_TIMING_KEY[phase], time.perf_counter()))
 
-    def _stop_clock(self, now: float | None = None) -> None:
-        """Add the running phase's time to its timings entry; nothing runs afterwards."""
-        key = self._timing_key
-        if key is not None:
-            end = time.perf_counter() if now is None else now
-            elapsed = (end - self._phase_since) * 1000
-            self.timings[key] = self.timings.get(key, 0.0) + elapsed
-            self._timing_key = None
+    def _stop_clock(self) -> None:
+        """End the running phase: what follows is no phase of the check."""
+        self._marks.append((None, time.perf_counter()))
+
+    def _timings(self) -> dict[str, float]:
+        """Milliseconds per timing key: each phase from its mark to the next one."""
+        timings: dict[str, float] = {}
+        marks = self._marks
+        for i in range(len(marks) - 1):
+            key, began = marks[i]
+            if key is not None and key != _CONFIG_KEY:
+                timings[key] = timings.get(key, 0.0) + (marks[i + 1][1] - began)
+        for key, seconds in timings.items():
+            timings[key] = round_ms(seconds * 1000)
+        return timings
 
     @property
     def _session(self) -> Pop3Session:
@@ -492,9 +494,7 @@ class _Pop3Check:
         verdict = grade(
             error, rtt_ms=self.rtt_ms, cert=cert, mailbox=self.mailbox, thresholds=s.thresholds
         )
-        timings: dict[str, float] = {
-            k: round_ms(v) for k, v in self.timings.items() if k != _CONFIG_KEY
-        }
+        timings = self._timings()
         timings["total"] = round_ms((time.perf_counter() - self.t0) * 1000)
         greeting = None
         if self.greeting is not None:

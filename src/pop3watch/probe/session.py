@@ -63,11 +63,12 @@ class Pop3Session:
         """The next event from the server, reading as much as needed."""
         conn = self.conn
         while True:
-            event = conn.next_event()
-            if event is not NEED_DATA:
-                assert not isinstance(event, NeedData)
-                self.transcript.server_said(event, render_event)
-                return event
+            if not conn.needs_data:
+                event = conn.next_event()
+                if event is not NEED_DATA:
+                    assert not isinstance(event, NeedData)
+                    self.transcript.server_said(event, render_event)
+                    return event
             conn.receive_data(await self.stream.read())
 
     async def command(self, command: Command) -> Event:
