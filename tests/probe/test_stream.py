@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 
 import pytest
 
 from pop3watch.probe.stream import EpollStream, Stream, parse_tcp_info
+from tests.fixtures.certs import CertBundle
 
 ServerFn = Callable[[socket.socket], None]
 
@@ -149,6 +152,35 @@ async def test_eof_reads_empty_and_write_after_close_raises(
     with pytest.raises(ConnectionResetError):
         stream.write(b"QUIT\r\n")
     stream.abort()  # closing twice is harmless
+
+
+async def test_tls_records_and_close_notify_arriving_together_are_all_read(
+    serve: Callable[[ServerFn], tuple[str, int]],
+    stream_cls: type[Stream],
+    certs: CertBundle,
+) -> None:
+    """Several TLS records and the close_notify behind them land in one read: every
+    byte is decrypted and the end of stream is seen, though decrypting stops asking
+    OpenSSL once nothing is left (rather than waiting for SSLWantReadError)."""
+
+    def server(conn: socket.socket) -> None:
+        with certs.good.wrap_socket(conn, server_side=True) as tls:
+            time.sleep(0.2)  # the client is idle: all that follows arrives at once
+            for line in (b"+OK one\r\n", b"+OK two\r\n", b"+OK three\r\n"):
+                tls.sendall(line)  # one record each
+            with suppress(ssl.SSLError, OSError):  # the client leaves without its own
+                tls.unwrap()
+
+    host, port = serve(server)
+    stream = await stream_cls.connect(host, port)
+    context = ssl.create_default_context(cafile=str(certs.ca_file))
+    await stream.start_tls(context, "localhost")
+    await asyncio.sleep(0.4)
+    got = b""
+    while chunk := await stream.read():
+        got += chunk
+    assert got == b"+OK one\r\n+OK two\r\n+OK three\r\n"
+    stream.close()
 
 
 async def test_reset_surfaces_as_the_connection_error(
