@@ -6,8 +6,9 @@ protocol (a mail round-trip, later) is one entry here.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -18,12 +19,20 @@ from pop3watch.probe.tcp_check import check_tcp
 from pop3watch.probe.transcript import KeepTranscript
 
 
+class ProbeRun(Protocol):
+    """What a prober runs: ``check_pop3``, ``check_tcp``. ``settings`` is an instance of
+    the prober's ``settings_model`` (checked by ``run_probe``)."""
+
+    def __call__(
+        self, settings: Any, /, *, transcript: KeepTranscript
+    ) -> Awaitable[CheckResult]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Prober:
     name: str
     settings_model: type[BaseModel]
-    #: ``run(settings, *, transcript=KeepTranscript)``
-    run: Callable[..., Awaitable[CheckResult]]
+    run: ProbeRun
 
 
 PROBERS: dict[str, Prober] = {

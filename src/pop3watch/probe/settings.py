@@ -276,7 +276,10 @@ class CheckSettings(BaseModel):
         return copy
 
 
-_DERIVED = ("effective_port", "target", "thresholds")
+# The cached derived values, as the class declares them (a new one is dropped too).
+_DERIVED = tuple(
+    name for name, value in vars(CheckSettings).items() if isinstance(value, cached_property)
+)
 
 
 class TcpSettings(BaseModel):

@@ -72,7 +72,7 @@ class KeepTranscript(StrEnum):
     """When a check's result carries its transcript."""
 
     ALWAYS = "always"  # the CLI, --diagnose, anyone asking about one check
-    FAILURES = "failures"  # warn and down only: the service, which stores failures' only
+    FAILURES = "failures"  # warn and down only: the service, which stores no others
 
     def keeps(self, status: Status) -> bool:
         """Whether a result with ``status`` carries the transcript."""

@@ -205,17 +205,25 @@ async def ensure_wal(engine: AsyncEngine) -> None:
 def _try_wal(connection: Connection) -> bool:
     """``PRAGMA journal_mode = WAL`` outside any transaction (inside one it cannot work);
     False while another connection keeps the file from switching."""
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute("PRAGMA journal_mode = WAL")
-        row: tuple[Any, ...] | None = cursor.fetchone()
+        row = sqlite_pragma(connection, "journal_mode = WAL")
     except sqlite3.OperationalError as exc:
         if _is_locked(exc):
             return False
         raise
+    return row is not None and str(row[0]).lower() == "wal"
+
+
+def sqlite_pragma(connection: Connection, pragma: str) -> tuple[Any, ...] | None:
+    """Run ``PRAGMA <pragma>`` on the connection's own SQLite handle, past SQLAlchemy's
+    transaction handling (several pragmas only work outside a transaction); its row."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
     finally:
         cursor.close()
-    return row is not None and str(row[0]).lower() == "wal"
 
 
 def default_sqlite_url(data_dir: str | os.PathLike[str]) -> str:

@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from pop3watch.storage.engine import SETUP_LOCK_WAIT_S
+from pop3watch.storage.engine import SETUP_LOCK_WAIT_S, sqlite_pragma
 from pop3watch.storage.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -75,7 +75,7 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
 def sqlite_busy_timeout(connection: Connection, milliseconds: int) -> None:
     """How long SQLite waits for a lock on ``connection`` (for the migration's
     ``BEGIN IMMEDIATE``: ``SETUP_LOCK_WAIT_S``, then back to the service's value)."""
-    _sqlite_pragma(connection, f"busy_timeout = {int(milliseconds)}")
+    sqlite_pragma(connection, f"busy_timeout = {int(milliseconds)}")
 
 
 def sqlite_foreign_keys(connection: Connection, enabled: bool) -> None:
@@ -86,15 +86,7 @@ def sqlite_foreign_keys(connection: Connection, enabled: bool) -> None:
     """
     if connection.in_transaction():
         raise RuntimeError("PRAGMA foreign_keys has no effect inside a transaction")
-    _sqlite_pragma(connection, f"foreign_keys = {'ON' if enabled else 'OFF'}")
-
-
-def _sqlite_pragma(connection: Connection, pragma: str) -> None:
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(f"PRAGMA {pragma}")
-    finally:
-        cursor.close()
+    sqlite_pragma(connection, f"foreign_keys = {'ON' if enabled else 'OFF'}")
 
 
 def schema_differences(connection: Connection) -> list[Any]:
