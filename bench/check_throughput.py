@@ -108,8 +108,8 @@ class Cell:
     def per_cpu_by_round(self) -> dict[int, float]:
         """Checks per client CPU-second, by round number (a failed round is missing)."""
         return {
-            int(r.get("round") or i): r["ok"] / r["client_cpu_s"]
-            for i, r in enumerate(self.runs, start=1)
+            int(r["round"]): r["ok"] / r["client_cpu_s"]
+            for r in self.runs
             if (r.get("client_cpu_s") or 0) > 0
         }
 

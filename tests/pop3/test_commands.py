@@ -6,7 +6,7 @@ from pop3watch.pop3.commands import Command
 
 
 def test_every_command_without_arguments_encodes_its_verb() -> None:
-    """Commands that do not override encode() send their spelled-out ``bare`` form; it
+    """Commands that do not override encode() send their ``bare`` form; it
     must be the verb, so a new command cannot go out as an empty line."""
     plain = [c for c in Command.__subclasses__() if c.encode is Command.encode]
     assert {c.verb for c in plain} == {"CAPA", "STLS", "STAT", "NOOP", "QUIT", "*"}

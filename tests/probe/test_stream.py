@@ -160,8 +160,8 @@ async def test_tls_records_and_close_notify_arriving_together_are_all_read(
     certs: CertBundle,
 ) -> None:
     """Several TLS records and the close_notify behind them land in one read: every
-    byte is decrypted and the end of stream is seen, though decrypting stops asking
-    OpenSSL once nothing is left (rather than waiting for SSLWantReadError)."""
+    byte is decrypted and the end of stream is seen (decrypting goes on until OpenSSL
+    asks for more, so nothing that has arrived is left inside it)."""
 
     def server(conn: socket.socket) -> None:
         with certs.good.wrap_socket(conn, server_side=True) as tls:

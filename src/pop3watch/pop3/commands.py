@@ -44,8 +44,15 @@ class Command:
 
     verb: ClassVar[str]
     response: ClassVar[ResponseKind] = ResponseKind.SINGLE
-    #: The wire form of a command without arguments, spelled out once per class.
+    #: The wire form of a command without arguments: its verb and CRLF, made once per
+    #: class from ``verb`` (so the two cannot disagree).
     bare: ClassVar[bytes] = b""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        verb = cls.__dict__.get("verb")
+        if isinstance(verb, str):
+            cls.bare = _ascii_line(verb)
 
     def encode(self) -> bytes:
         return self.bare
@@ -61,32 +68,27 @@ class Command:
 @dataclass(frozen=True, slots=True)
 class Capa(Command):
     verb: ClassVar[str] = "CAPA"
-    bare: ClassVar[bytes] = b"CAPA\r\n"
     response: ClassVar[ResponseKind] = ResponseKind.MULTI
 
 
 @dataclass(frozen=True, slots=True)
 class Stls(Command):
     verb: ClassVar[str] = "STLS"
-    bare: ClassVar[bytes] = b"STLS\r\n"
 
 
 @dataclass(frozen=True, slots=True)
 class Stat(Command):
     verb: ClassVar[str] = "STAT"
-    bare: ClassVar[bytes] = b"STAT\r\n"
 
 
 @dataclass(frozen=True, slots=True)
 class Noop(Command):
     verb: ClassVar[str] = "NOOP"
-    bare: ClassVar[bytes] = b"NOOP\r\n"
 
 
 @dataclass(frozen=True, slots=True)
 class Quit(Command):
     verb: ClassVar[str] = "QUIT"
-    bare: ClassVar[bytes] = b"QUIT\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,5 +190,4 @@ class SaslCancel(Command):
     """``*``: abandon a SASL exchange (RFC 5034); the server must answer -ERR."""
 
     verb: ClassVar[str] = "*"
-    bare: ClassVar[bytes] = b"*\r\n"
     response: ClassVar[ResponseKind] = ResponseKind.SASL

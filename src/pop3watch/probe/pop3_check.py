@@ -251,10 +251,9 @@ class _Pop3Check:
         if isinstance(event, Err):
             raise ServiceUnavailable(f"QUIT answered -ERR: {_err_detail(event)}")
 
-    async def _secret(self) -> str | None:
+    async def _secret(self) -> str:
+        """The password or token, for a check that logs in."""
         s = self.settings
-        if s.auth is AuthMode.NONE:
-            return None
         self._enter(Phase.CONFIG)
         missing = s.missing_fields()
         if missing:

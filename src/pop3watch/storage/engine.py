@@ -163,14 +163,9 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            try:
-                cursor.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.OperationalError as exc:
-                # Another connection is switching the new file's journal mode, or holds
-                # it in a rollback-mode write; SQLite answers at once, with no busy wait.
-                # The mode belongs to the file, so ``ensure_wal`` waits for it instead.
-                if not _is_locked(exc):
-                    raise
+            # No journal_mode here: WAL belongs to the file, not the connection, and
+            # ``ensure_wal`` sets it once when the storage opens, waiting out another
+            # process doing the same (SQLite gives that switch no busy wait).
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
