@@ -32,6 +32,8 @@ from tests.fixtures.dovecot import process_identity, stop_dovecot
 DOVECOT_BINARY = Path("/usr/sbin/dovecot")
 HOST = "127.0.0.1"
 CERT_HOSTNAME = "localhost"
+# --cert-key choices: the key type of the test CA and of the server certificate.
+CERT_KEY_TYPES = {"ecdsa": trustme.KeyType.ECDSA, "rsa": trustme.KeyType.RSA}
 STARTUP_TIMEOUT_S = 15.0
 
 __all__ = [
@@ -54,6 +56,7 @@ class BenchDovecot:
     workdir: Path
     pid: int
     login_processes: int
+    cert_key: str  # the server certificate's key type: "ecdsa" (P-256) or "rsa" (2048)
 
 
 def dovecot_version() -> str:
@@ -145,15 +148,21 @@ def _greeting(port: int, tls: ssl.SSLContext | None) -> bytes:
 
 
 def start_bench_dovecot(
-    workdir: Path, *, login_processes: int | None = None
+    workdir: Path, *, login_processes: int | None = None, cert_key: str = "ecdsa"
 ) -> tuple[BenchDovecot, subprocess.Popen[bytes]]:
     """Write the configuration into `workdir` (empty, short absolute path) and start
-    Dovecot; returns once both listeners greet. Hand the process to `stop_dovecot`."""
+    Dovecot; returns once both listeners greet. Hand the process to `stop_dovecot`.
+
+    `cert_key` picks the key type of the test CA and the server certificate: "ecdsa"
+    (P-256, trustme's default) or "rsa" (2048 bits). A client verifies two signatures per
+    handshake, and their cost differs by key type and by TLS library."""
     workdir = workdir.resolve()
     if not DOVECOT_BINARY.exists():
         raise FileNotFoundError(f"{DOVECOT_BINARY} not found (run `make deps-debian`)")
     procs = login_processes or os.cpu_count() or 1
-    ca = trustme.CA()
+    if cert_key not in CERT_KEY_TYPES:
+        raise ValueError(f"cert_key must be one of {', '.join(CERT_KEY_TYPES)}")
+    ca = trustme.CA(key_type=CERT_KEY_TYPES[cert_key])
     cert = ca.issue_cert(CERT_HOSTNAME, HOST)
     tls_dir = workdir / "tls"
     tls_dir.mkdir(mode=0o700)
@@ -213,5 +222,6 @@ def start_bench_dovecot(
         workdir=workdir,
         pid=proc.pid,
         login_processes=procs,
+        cert_key=cert_key,
     )
     return server, proc

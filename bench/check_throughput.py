@@ -55,6 +55,7 @@ EXPORTER = Path("/usr/bin/prometheus-blackbox-exporter")
 KEEP_MARKER = "<!-- Everything below this line is kept when the benchmark rewrites the file. -->"
 
 TOOLS = ("pop3watch", "check_pop", "blackbox")
+CERT_KEY_LABELS = {"ecdsa": "ECDSA P-256 (leaf and CA)", "rsa": "RSA 2048 (leaf and CA)"}
 MODES = ("plain", "tls")
 TOOL_LABEL = {
     ("pop3watch", "plain"): "pop3watch (in-process, uvloop)",
@@ -637,7 +638,8 @@ def render(
         f"then a {args.duration:g} s measured window, {args.repeat} round(s) interleaved "
         "(pop3watch, check_pop, blackbox; plain then TLS); figures pooled over the rounds "
         "(range = per-round spread). Dovecot in high-performance login mode with "
-        f"{env.login_processes} pop3-login processes.",
+        f"{env.login_processes} pop3-login processes; server certificate: "
+        f"{CERT_KEY_LABELS[args.cert_key]}.",
         "",
         "## Greeting + QUIT checks against Dovecot on loopback",
         "",
@@ -763,6 +765,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quiet-threshold", type=float, default=0.2, help="busy cores that count as idle"
     )
+    parser.add_argument(
+        "--cert-key",
+        choices=("ecdsa", "rsa"),
+        default="ecdsa",
+        help="key type of the server certificate and its CA (P-256 or RSA-2048)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 s smoke run, one round")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     parser.add_argument("--json", type=Path, help="also save the raw measurements here")
@@ -792,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
     try:
         (workdir / "dovecot").mkdir()
-        server, dovecot = start_bench_dovecot(workdir / "dovecot")
+        server, dovecot = start_bench_dovecot(workdir / "dovecot", cert_key=args.cert_key)
         env.pop3_port, env.pop3s_port = server.pop3_port, server.pop3s_port
         env.ca_file, env.server_name = str(server.ca_file), server.cert_hostname
         env.dovecot_pid, env.login_processes = server.pid, server.login_processes
@@ -814,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
             "cells": {f"{t}/{m}": c.runs for (t, m), c in cells.items()},
             "problems": {f"{t}/{m}": c.problems for (t, m), c in cells.items()},
             "rtt": dict(rtt),
+            "cert_key": args.cert_key,
         }
         args.json.write_text(json.dumps(raw, indent=1), encoding="utf-8")
     print()

@@ -1,6 +1,6 @@
 """Profile pop3watch's client side of a greeting+QUIT check against the bench Dovecot.
 
-    .venv/bin/python bench/profile_check.py [--tls] [--checks 5000] [--concurrency 16]
+    .venv/bin/python bench/profile_check.py [--tls] [--cert-key rsa] [--checks 5000]
     py-spy record --native -f raw -o out.txt -- .venv/bin/python bench/profile_check.py
 
 Runs ``run_probe('pop3', ...)`` (the service's call; capa=False) ``--checks`` times
@@ -100,6 +100,9 @@ async def _load(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tls", action="store_true")
+    parser.add_argument(
+        "--cert-key", choices=("ecdsa", "rsa"), default="ecdsa", help="server key type"
+    )
     parser.add_argument("--checks", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--top", type=int, default=30)
@@ -117,7 +120,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="p3wp-", dir="/tmp"))
     dovecot = None
     try:
-        server, dovecot = start_bench_dovecot(workdir)
+        server, dovecot = start_bench_dovecot(workdir, cert_key=args.cert_key)
         settings = CheckSettings(
             host=server.host,
             port=server.pop3s_port if args.tls else server.pop3_port,
