@@ -32,6 +32,15 @@ class Phase(StrEnum):
     STORAGE = "storage"
 
 
+#: How much of the server's text an error message quotes.
+SHOWN_SERVER_TEXT = 60
+
+
+def shorten(text: str, limit: int = SHOWN_SERVER_TEXT) -> str:
+    """``text`` in double quotes, cut to ``limit`` characters (marked with an ellipsis)."""
+    return f'"{text[:limit]}..."' if len(text) > limit else f'"{text}"'
+
+
 class Pop3WatchError(Exception):
     """Base of every error pop3watch raises on purpose.
 
@@ -43,10 +52,18 @@ class Pop3WatchError(Exception):
     default_message: ClassVar[str] = "pop3watch error"
     default_phase: ClassVar[Phase | None] = None
 
-    def __init__(self, detail: str = "", *, phase: Phase | None = None) -> None:
+    def __init__(
+        self, detail: str = "", *, phase: Phase | None = None, server_text: str | None = None
+    ) -> None:
         self.detail = detail
         self.phase: Phase | None = phase if phase is not None else self.default_phase
-        super().__init__(self.message)
+        #: The server's words that caused the error, whole, kept apart from ``detail``:
+        #: they may echo a secret, so they are redacted whole before they are shortened
+        #: for the message (a secret cut in half would no longer be found).
+        self.server_text = server_text
+        # No args: str() and repr() are computed from the fields, so once the check has
+        # redacted them no copy of the raw text is left in the exception.
+        super().__init__()
 
     @property
     def message(self) -> str:
@@ -56,7 +73,15 @@ class Pop3WatchError(Exception):
             text = f"{text} (phase: {self.phase.value})"
         if self.detail:
             text = f"{text}: {self.detail}"
+        if self.server_text is not None:
+            text = f"{text}, got {shorten(self.server_text)}"
         return text
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
 
 
 # --- configuration --------------------------------------------------------------------

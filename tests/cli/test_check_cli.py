@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def test_nagios_ok_warning_critical(scripted: ScriptedFactory, certs: CertBundle
     assert re.fullmatch(
         r"POP3 OK - \d+\.\d ms response time on 127\.0\.0\.1:\d+, TLSv1\.[23], "
         r"certificate valid \d+ days"
-        r"\|time=\d+\.\d{6}s;;;0\.000000;7\.000000 cert_days=\d+;14;;;\n",
+        r"\|time=\d+\.\d{6}s;;;0\.000000;7\.000000 cert_days=\d+;14:;;;\n",
         proc.stdout,
     ), proc.stdout
     slow = scripted(Pop3Script(greeting_delay=0.2))
@@ -154,12 +155,51 @@ def test_password_is_never_a_command_line_argument() -> None:
         (["--port", "70000"], "port"),
         (["--tls", "sslv3"], "sslv3"),
         (["--auth", "user", "--stat", "--warn-messages", "-1"], "warn-messages"),
+        (["--tls", "tls", "--server-name", ".example.com"], "--server-name: not a host name"),
+        (["--warn-rtt-ms", "inf"], "finite number"),
+        (["--user", "alice", "--password-env", "X"], "need an auth mode"),
+        (["--json", "--nagios"], "at most one of --json and --nagios"),
     ],
 )
 def test_bad_configuration_exits_3(args: list[str], message: str) -> None:
     proc = pop3watch("127.0.0.1", *args)
     assert proc.returncode == 3
     assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:995", "[::1]:995", "mail.example.com:110"])
+def test_a_port_glued_to_the_host_is_bad_configuration(host: str) -> None:
+    """Not looked up in DNS (which would report dns_failed, a down server)."""
+    proc = pop3watch(host)
+    assert proc.returncode == 3
+    assert "HOST: not a host name or IP address (give the port on its own)" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--timeout", "0"],  # refused by the settings model
+        ["--tls", "bogus"],  # refused by the command line parser
+        ["--port", "abc"],
+    ],
+)
+def test_bad_configuration_is_told_on_stdout_to_nagios_and_json(args: list[str]) -> None:
+    """Nagios shows a plugin's first line only, and a script reads stdout: the reason
+    must be there, in the shape each expects."""
+    proc = pop3watch("127.0.0.1", *args, "--nagios")
+    assert proc.returncode == 3
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("POP3 UNKNOWN - invalid configuration: ")
+    assert args[0] in first
+    proc = pop3watch("127.0.0.1", *args, "--json")
+    assert proc.returncode == 3
+    data = json.loads(proc.stdout)
+    assert data["status"] == "down"
+    assert data["target"] == "127.0.0.1"
+    assert (data["error"]["code"], data["error"]["phase"]) == ("config_invalid", "config")
+    assert args[0] in data["error"]["message"]
+    assert "Value error" not in data["error"]["message"]
 
 
 def test_missing_secret_is_config_missing_and_unknown_for_nagios(scripted: ScriptedFactory) -> None:
@@ -215,7 +255,7 @@ def test_nagios_without_a_greeting_has_no_time_perfdata(
     )  # fmt: skip
     assert proc.returncode == 2
     assert "time=" not in proc.stdout
-    assert re.search(r"\|cert_days=\d+;14;;;$", proc.stdout.rstrip("\n")), proc.stdout
+    assert re.search(r"\|cert_days=\d+;14:;;;$", proc.stdout.rstrip("\n")), proc.stdout
 
 
 def test_fingerprint_pins_the_certificate(scripted: ScriptedFactory, certs: CertBundle) -> None:
@@ -247,6 +287,10 @@ def test_no_verify_accepts_a_self_signed_certificate_as_unverified(
     proc = pop3watch(*base, "--no-verify")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.match(r"UP .* TLSv1\.[23], cert \d+ days UNVERIFIED$", proc.stdout.rstrip("\n"))
+    proc = pop3watch(*base, "--no-verify", "--nagios")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r", certificate UNVERIFIED, expires in \d+ days\|", proc.stdout)
+    assert "certificate valid" not in proc.stdout
 
 
 def test_cert_warn_days_sets_when_an_expiring_certificate_warns(
@@ -264,7 +308,7 @@ def test_cert_warn_days_sets_when_an_expiring_certificate_warns(
     proc = pop3watch(*base, "--cert-warn-days", "7", "--nagios")
     assert proc.returncode == 1
     assert proc.stdout.startswith("POP3 WARNING - cert_expiring: ")
-    assert "cert_days=5;7;;;" in proc.stdout
+    assert "cert_days=5;7:;;;" in proc.stdout
 
 
 def test_warn_exits_1_in_default_mode(scripted: ScriptedFactory) -> None:
@@ -316,4 +360,37 @@ def test_password_env_and_file_together_exit_3(scripted: ScriptedFactory, tmp_pa
     )  # fmt: skip
     assert proc.returncode == 3
     assert "at most one of password_env, password_file, password_command" in proc.stderr
+    assert srv.connections == 0
+
+
+def test_nagios_mailbox_perfdata_carries_its_thresholds(scripted: ScriptedFactory) -> None:
+    """A graphing front end draws the warn and crit lines from the perfdata."""
+    srv = scripted(Pop3Script())
+    proc = pop3watch(
+        *login_args(srv), "--password-env", "P3W_CLI_PW", "--stat", "--nagios",
+        "--warn-messages", "1", "--down-messages", "50", "--down-octets", "100",
+        env={"P3W_CLI_PW": "wonderland"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("POP3 CRITICAL - mailbox_threshold: ")
+    assert " messages=2;1;50;0; octets=320B;;100;0;" in proc.stdout
+
+
+def test_a_password_file_that_never_ends_cannot_outlast_the_timeout(
+    scripted: ScriptedFactory, tmp_path: Path
+) -> None:
+    """A pipe whose writer never writes: the check ends at its deadline, and so does the
+    process (a thread stuck in read() would keep it alive)."""
+    srv = scripted(Pop3Script())
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        started = time.monotonic()
+        proc = pop3watch(*login_args(srv), "--password-file", str(fifo), "--timeout", "1")
+        assert time.monotonic() - started < 8  # interpreter start-up included
+    finally:
+        os.close(writer)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert " - timeout: " in proc.stdout
     assert srv.connections == 0

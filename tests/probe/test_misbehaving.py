@@ -780,6 +780,69 @@ async def test_a_two_character_password_echoed_by_the_server_is_redacted(
     assert "Qz" not in result.model_dump_json()
 
 
+@pytest.mark.parametrize(
+    "password",
+    [
+        "back\\slash-pw",  # repr() would double the backslash
+        "it's-my-\"pw",  # repr() would escape a quote
+        "supersecretpassword123",  # lies across the 60-character cut of the message
+    ],
+)
+async def test_a_password_echoed_in_a_malformed_answer_is_redacted_whole(
+    scripted: ScriptedFactory, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    """A line that is neither +OK nor -ERR is quoted in the message and kept in the
+    transcript, but only after the password in it was replaced, so neither escaping nor
+    shortening can leave a piece of it behind."""
+    monkeypatch.setenv("SCRIPTED_ECHO", password)
+    answer = b"WHAT " + b"X" * 50 + password.encode() + b"\r\n"
+    srv = scripted(Pop3Script(overrides={"PASS": answer}))
+    result = await run(
+        srv, auth="user", user="alice", password_env="SCRIPTED_ECHO", allow_plaintext_auth=True
+    )
+    assert code(result) == ("protocol_violation", "auth")
+    assert result.error is not None
+    assert result.error.message.startswith(
+        "The response from the remote device does not adhere to protocol specification "
+        '(phase: auth): expected +OK or -ERR, got "WHAT XXX'
+    )
+    assert f"S: WHAT {'X' * 50}***" in [f"{line.dir}: {line.text}" for line in result.transcript]
+    dumped = result.model_dump_json()
+    for piece in (password, password[:8], password[-8:], "slash-pw", "my-"):
+        assert piece not in dumped
+        assert piece not in result.error.message
+
+
+async def test_a_malformed_stat_answer_is_quoted_redacted(scripted: ScriptedFactory) -> None:
+    srv = scripted(Pop3Script(overrides={"STAT": f"+OK none for {PASSWORD}\r\n".encode()}))
+    result = await run(
+        srv,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+        allow_plaintext_auth=True,
+        stat=True,
+    )
+    assert code(result) == ("protocol_violation", "stat")
+    assert result.error is not None
+    assert result.error.message.endswith(
+        "STAT answer is not '+OK count octets', got \"none for ***\""
+    )
+    assert PASSWORD not in result.model_dump_json()
+
+
+def test_an_error_shows_only_its_current_fields() -> None:
+    """str() and repr() follow the fields: once redacted, no raw copy is left in args."""
+    from pop3watch.errors import ProtocolViolation
+
+    exc = ProtocolViolation("expected +OK or -ERR", server_text="leak " * 20)
+    assert exc.args == ()
+    assert str(exc).endswith('got "' + ("leak " * 12) + '..."')
+    exc.server_text = "***"
+    assert "leak" not in str(exc)
+    assert "leak" not in repr(exc)
+
+
 # --- transcripts as the service asks for them ----------------------------------------------
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from pop3watch.errors import ConfigError, ConfigMissing
-from pop3watch.probe.secrets import resolve_secret
+from pop3watch.probe.secrets import MAX_SECRET_FILE, resolve_secret
 from pop3watch.probe.settings import SecretSource
 
 
@@ -98,3 +101,76 @@ async def test_a_token_may_not_hold_the_sasl_field_separator(
     with pytest.raises(ConfigError, match="0x01") as info:
         await resolve_secret(source, token=True)
     assert "ya29" not in info.value.message
+
+
+# --- files that are not plain files, and secrets that take their time -----------------
+
+
+async def test_a_fifo_nobody_writes_to_reads_as_empty_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(ConfigMissing, match="is empty"):
+        await resolve_secret(SecretSource(file=fifo))
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_pipe_is_read_as_it_becomes_readable(tmp_path: Path) -> None:
+    """``--password-file <(pass show mail)``: the writer may answer late."""
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # holds the write end open
+    try:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.2, os.write, writer, b"late-secret\nrest")
+        assert await resolve_secret(SecretSource(file=fifo)) == "late-secret"
+    finally:
+        os.close(writer)
+
+
+async def test_a_silent_pipe_gives_way_to_the_deadline(tmp_path: Path) -> None:
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await resolve_secret(SecretSource(file=fifo))
+        assert time.monotonic() - started < 1.0
+    finally:
+        os.close(writer)
+
+
+async def test_devices_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a regular file or a pipe"):
+        await resolve_secret(SecretSource(file=Path("/dev/zero")))
+
+
+async def test_a_first_line_too_long_for_a_secret_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pw"
+    path.write_bytes(b"x" * (MAX_SECRET_FILE + 10))
+    with pytest.raises(ConfigError, match="over"):
+        await resolve_secret(SecretSource(file=path))
+
+
+async def test_a_command_does_not_outlive_a_cancelled_check(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = tmp_path / "slow.py"
+    script.write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(30)\n"
+    )
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(1.0):
+            await resolve_secret(SecretSource(command=f"{sys.executable} {script}"))
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # killed at once; reaped by the loop's child watcher
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the secret command is still running")

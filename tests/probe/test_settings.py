@@ -35,6 +35,17 @@ def test_defaults_are_safe() -> None:
         ({"auth": "sasl", "sasl_mechanism": "GSSAPI"}, "must be one of"),
         ({"password_env": "A", "password_file": "/b"}, "at most one"),
         ({"host": "a b"}, "not a host name"),
+        ({"host": "127.0.0.1:995"}, "give the port on its own"),
+        ({"host": "[::1]:995"}, "give the port on its own"),
+        ({"host": "mail.example.com:110"}, "give the port on its own"),
+        ({"host": "mail..example.com"}, "not a host name"),
+        ({"host": "-mail.example.com"}, "not a host name"),
+        ({"host": "a" * 64 + ".example.com"}, "not a host name"),
+        ({"host": "[[::1]]"}, "not a host name"),
+        ({"tls": "tls", "server_name": ".example.com"}, "not a host name"),
+        ({"tls": "tls", "server_name": "x" * 300}, "not a host name"),
+        ({"warn_rtt_ms": "inf"}, "finite number"),
+        ({"timeout": "nan"}, "finite number"),
         (
             {"auth": "sasl", "sasl_mechanism": "XOAUTH2", "user": "a\x01auth=x", "token_env": "T"},
             "0x01",
@@ -44,6 +55,23 @@ def test_defaults_are_safe() -> None:
 def test_invalid_settings_are_refused(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CheckSettings(**({"host": "mail.example.com"} | fields))
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("mail.example.com", "mail.example.com"),
+        ("  mail.example.com.  ", "mail.example.com."),
+        ("pop_3.example.com", "pop_3.example.com"),
+        ("192.0.2.7", "192.0.2.7"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("fe80::1%eth0", "fe80::1%eth0"),
+        ("mail.b\u00fccher.de", "mail.xn--bcher-kva.de"),
+    ],
+)
+def test_hosts_are_names_or_addresses(given: str, kept: str) -> None:
+    assert CheckSettings(host=given).host == kept
+    assert CheckSettings(host="x", tls="tls", server_name=given).server_name == kept
 
 
 def test_fingerprint_is_normalized() -> None:

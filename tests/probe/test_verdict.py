@@ -82,7 +82,9 @@ def test_down_threshold_wins_and_warnings_are_kept() -> None:
     assert [w.code for w in v.warnings] == ["cert_expiring", "mailbox_threshold"]
 
 
-def test_mailbox_down_beats_mailbox_warn() -> None:
+def test_mailbox_down_beats_mailbox_warn_of_the_same_measure_only() -> None:
+    """The count is over its down limit, so it is not warned about as well; the size
+    is a measure of its own and its warning is kept."""
     v = grade(
         None,
         rtt_ms=1,
@@ -92,5 +94,25 @@ def test_mailbox_down_beats_mailbox_warn() -> None:
     )
     assert v.status is Status.DOWN
     assert v.error is not None
-    assert "10 messages" in v.error.message
-    assert [w.code for w in v.warnings] == []
+    assert v.error.message.endswith("10 messages, down above 8")
+    assert [w.message.rsplit(": ", 1)[1] for w in v.warnings] == ["5000 octets, warn above 100"]
+
+
+def test_a_down_mailbox_keeps_the_slow_response_warning() -> None:
+    v = grade(
+        None,
+        rtt_ms=300,
+        mailbox=MailboxInfo(messages=5000, octets=10**9),
+        thresholds=Thresholds(warn_rtt_ms=200, warn_messages=100, down_octets=1000),
+        now=NOW,
+    )
+    assert v.status is Status.DOWN
+    assert v.error is not None
+    assert "octets, down above 1000" in v.error.message
+    assert sorted(w.code for w in v.warnings) == ["mailbox_threshold", "slow_response"]
+
+
+def test_a_slow_response_over_its_down_limit_is_not_also_a_warning() -> None:
+    v = grade(None, rtt_ms=500, thresholds=Thresholds(warn_rtt_ms=100, down_rtt_ms=200))
+    assert v.status is Status.DOWN
+    assert v.warnings == []

@@ -10,7 +10,7 @@ import sys
 import typer
 
 from pop3watch.cli import service
-from pop3watch.cli.check import check
+from pop3watch.cli.check import check, usage_error_output
 from pop3watch.cli.render import EXIT_CONFIG
 
 app = typer.Typer(
@@ -19,6 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help, as click writes it: it fits any width (a pipe is 80 columns), shows
+    # flags without a value placeholder and never cuts an option's name.
+    rich_markup_mode=None,
 )
 app.command("check")(check)
 app.command("run")(service.run)
@@ -41,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.exit(130)
     except typer.TyperException as exc:
+        args = sys.argv[1:] if argv is None else argv
+        stdout = usage_error_output(args, exc.format_message())
+        if stdout is not None:
+            typer.echo(stdout)
         show = getattr(exc, "show", None)
         if callable(show):
             show()

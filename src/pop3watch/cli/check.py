@@ -6,6 +6,7 @@ A password is never accepted on the command line, only by reference.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,9 @@ from pydantic import ValidationError
 
 from pop3watch import aio
 from pop3watch.cli.render import EXIT_CONFIG, exit_code, human_line, nagios_output
+from pop3watch.errors import ConfigError
 from pop3watch.probe import CheckResult, check_pop3
+from pop3watch.probe.result import ErrorInfo, Status
 from pop3watch.probe.settings import AuthMode, CheckSettings, IpFamily, TlsMode
 
 
@@ -28,16 +31,56 @@ def print_transcript(result: CheckResult, *, err: bool) -> None:
         typer.echo(f"{line.t_ms:10.3f} {line.dir}: {line.text}", err=err)
 
 
-def print_validation_error(exc: ValidationError) -> None:
+def validation_problems(exc: ValidationError) -> list[str]:
+    """Each problem as ``--option: what is wrong`` (or just what is wrong, for a rule
+    between options), without pydantic's "Value error, " prefix."""
+    problems = []
     for err in exc.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "settings"
-        typer.echo(f"pop3watch: invalid {where.replace('_', '-')}: {err['msg']}", err=True)
+        message = str(err["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(x) for x in err["loc"])
+        if where == "host":
+            problems.append(f"HOST: {message}")
+        else:
+            problems.append(f"--{where.replace('_', '-')}: {message}" if where else message)
+    return problems
+
+
+def config_result(host: str, problems: list[str]) -> CheckResult:
+    """A result for settings that could not be built: the same shape as any other, so a
+    script reading ``--json`` parses one schema, with code ``config_invalid``."""
+    error = ConfigError("; ".join(problems))
+    return CheckResult(
+        status=Status.DOWN,
+        error=ErrorInfo.from_error(error),
+        started_at=datetime.now(UTC),
+        target=host,
+    )
+
+
+def usage_error_output(args: list[str], message: str) -> str | None:
+    """What ``check --json`` or ``check --nagios`` prints on stdout when the command line
+    itself does not parse (an unknown ``--tls`` mode, a port that is not a number): the
+    same shapes as any other bad configuration, so a script or Nagios sees the reason.
+    None for other commands and outputs (the usage message on stderr says it all)."""
+    if "check" not in args:
+        return None
+    problems = [message.strip().replace("Value error, ", "")]
+    if "--json" in args:
+        rest = args[args.index("check") + 1 :]
+        host = next((a for a in rest if not a.startswith("-")), "")
+        return config_result(host, problems).model_dump_json(indent=2)
+    if "--nagios" in args:
+        return f"POP3 UNKNOWN - invalid configuration: {problems[0]}"
+    return None
 
 
 def check(
-    host: Annotated[str, typer.Argument(help="DNS name or IP address of the POP3 server")],
+    host: Annotated[
+        str, typer.Argument(metavar="HOST", help="DNS name or IP address of the POP3 server")
+    ],
     port: Annotated[
-        int | None, typer.Option(help="TCP port (default 110, or 995 with --tls tls)")
+        int | None,
+        typer.Option(help="TCP port (default 110, or 995 with --tls tls or tls-if-available)"),
     ] = None,
     tls: Annotated[TlsMode, typer.Option("--tls", help="TLS mode")] = TlsMode.NONE,
     ca_file: Annotated[
@@ -87,15 +130,19 @@ def check(
         typer.Option(help="run this command (no shell) and read an OAuth token from its output"),
     ] = None,
     allow_plaintext_auth: Annotated[
-        bool, typer.Option(help="allow credentials without TLS")
+        bool, typer.Option("--allow-plaintext-auth", help="allow credentials without TLS")
     ] = False,
     stat: Annotated[
         bool, typer.Option("--stat", help="report message count and size (needs --auth)")
     ] = False,
     warn_messages: Annotated[int | None, typer.Option(help="warn above this many messages")] = None,
     down_messages: Annotated[int | None, typer.Option(help="down above this many messages")] = None,
-    warn_octets: Annotated[int | None, typer.Option(help="warn above this mailbox size")] = None,
-    down_octets: Annotated[int | None, typer.Option(help="down above this mailbox size")] = None,
+    warn_octets: Annotated[
+        int | None, typer.Option(help="warn above this mailbox size in octets")
+    ] = None,
+    down_octets: Annotated[
+        int | None, typer.Option(help="down above this mailbox size in octets")
+    ] = None,
     capa: Annotated[bool, typer.Option(help="ask CAPA and report capabilities")] = True,
     timeout: Annotated[
         float | None, typer.Option(help="seconds for the whole check (default 10, max 900)")
@@ -126,11 +173,18 @@ def check(
         options.pop(flag)
     options["verify"] = not no_verify
     try:
+        if json_output and nagios:
+            raise ValueError("give at most one of --json and --nagios")
         settings = settings_from_options(options)
-    except ValidationError as exc:
-        if nagios:
-            typer.echo(f"POP3 UNKNOWN - invalid configuration: {exc.error_count()} error(s)")
-        print_validation_error(exc)
+    except (ValidationError, ValueError) as exc:
+        problems = validation_problems(exc) if isinstance(exc, ValidationError) else [str(exc)]
+        if json_output:
+            typer.echo(config_result(host, problems).model_dump_json(indent=2))
+        elif nagios:
+            # A plugin's first line is all that Nagios shows: the reasons go on it.
+            typer.echo(f"POP3 UNKNOWN - invalid configuration: {'; '.join(problems)}")
+        for problem in problems:
+            typer.echo(f"pop3watch: invalid configuration: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     result = aio.run(check_pop3(settings))
     if diagnose:
@@ -143,12 +197,8 @@ def check(
         typer.echo(
             nagios_output(
                 result,
-                warn_rtt_ms=settings.warn_rtt_ms,
-                down_rtt_ms=settings.down_rtt_ms,
+                thresholds=settings.thresholds,
                 timeout_s=settings.timeout,
-                cert_warn_days=settings.cert_warn_days
-                if settings.tls is not TlsMode.NONE
-                else None,
             )
         )
     else:

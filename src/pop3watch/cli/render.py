@@ -6,6 +6,7 @@ Rule: presentation only; the result already holds everything (and no secret).
 from __future__ import annotations
 
 from pop3watch.probe.result import CheckResult, Status
+from pop3watch.probe.verdict import Thresholds
 
 EXIT_CODES = {Status.UP: 0, Status.WARN: 1, Status.DOWN: 2}
 EXIT_CONFIG = 3
@@ -49,24 +50,31 @@ def _threshold(value: float | None, scale: float = 1.0) -> str:
     return "" if value is None else f"{value * scale:.6f}"
 
 
-def nagios_output(
-    result: CheckResult,
-    *,
-    warn_rtt_ms: float | None,
-    down_rtt_ms: float | None,
-    timeout_s: float,
-    cert_warn_days: int | None,
-) -> str:
+def _count(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def nagios_output(result: CheckResult, *, thresholds: Thresholds, timeout_s: float) -> str:
     """monitoring-plugins format: ``POP3 OK - text|time=0.012000s;warn;crit;0;timeout ...``.
 
     Performance data is only what was measured: without a greeting there is no ``time``,
-    and with nothing measured at all there is no ``|`` part.
+    and with nothing measured at all there is no ``|`` part. Thresholds use the plugins'
+    range syntax: ``14:`` for the certificate's days (alert below 14), a plain number for
+    the measures that alert above it.
     """
+    t = thresholds
     state = NAGIOS_STATES[exit_code(result)]
     if result.error is None:
         text = f"{_ms(result.rtt_ms)} response time on {result.target}"
         if result.tls is not None and result.tls.cert is not None:
-            text += f", {result.tls.version}, certificate valid {result.tls.cert.days_left} days"
+            cert = result.tls.cert
+            if cert.verified:
+                text += f", {result.tls.version}, certificate valid {cert.days_left} days"
+            else:
+                text += (
+                    f", {result.tls.version}, certificate UNVERIFIED, "
+                    f"expires in {cert.days_left} days"
+                )
         if result.mailbox is not None:
             text += f", {result.mailbox.messages} messages"
     else:
@@ -76,15 +84,20 @@ def nagios_output(
     # No greeting, no response time: a made-up time=0 would graph as the fastest answer.
     if result.rtt_ms is not None:
         perf.append(
-            f"time={result.rtt_ms / 1000:.6f}s;{_threshold(warn_rtt_ms, 0.001)};"
-            f"{_threshold(down_rtt_ms, 0.001)};0.000000;{timeout_s:.6f}"
+            f"time={result.rtt_ms / 1000:.6f}s;{_threshold(t.warn_rtt_ms, 0.001)};"
+            f"{_threshold(t.down_rtt_ms, 0.001)};0.000000;{timeout_s:.6f}"
         )
     if result.tls is not None and result.tls.cert is not None:
-        warn_days = "" if cert_warn_days is None else str(cert_warn_days)
+        warn_days = "" if t.cert_warn_days is None else f"{t.cert_warn_days}:"
         perf.append(f"cert_days={result.tls.cert.days_left};{warn_days};;;")
     if result.mailbox is not None:
-        perf.append(f"messages={result.mailbox.messages};;;0;")
-        perf.append(f"octets={result.mailbox.octets}B;;;0;")
+        perf.append(
+            f"messages={result.mailbox.messages};{_count(t.warn_messages)};"
+            f"{_count(t.down_messages)};0;"
+        )
+        perf.append(
+            f"octets={result.mailbox.octets}B;{_count(t.warn_octets)};{_count(t.down_octets)};0;"
+        )
     if not perf:
         return f"POP3 {state} - {text}"
     return f"POP3 {state} - {text}|{' '.join(perf)}"

@@ -220,8 +220,7 @@ class Pop3Connection:
             ok = False
             text = line[5:].decode("utf-8", "replace")
         else:
-            preview = _text(line[:40])
-            raise ProtocolViolation(f"expected +OK or -ERR, got {preview!r}")
+            raise ProtocolViolation("expected +OK or -ERR", server_text=_text(line))
         if text.startswith("["):
             code, text = split_response_code(text)
             return ok, text, code

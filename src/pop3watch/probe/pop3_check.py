@@ -209,6 +209,11 @@ class _Pop3Check:
             if error.phase is None:
                 error.phase = self.phase
             error.detail = escape(self.redactor(error.detail))
+            if error.server_text is not None:
+                # The line that broke the session belongs in the transcript too (which
+                # redacts and escapes what it shows); the message quotes it made safe.
+                self.transcript.server(error.server_text)
+                error.server_text = escape(self.redactor(error.server_text))
             self.transcript.note(f"{error.code}: {error.message}")
         return self._result(error)
 
@@ -463,7 +468,7 @@ class _Pop3Check:
         assert isinstance(event, Ok)
         fields = event.text.split()
         if len(fields) < 2 or not (fields[0].isdigit() and fields[1].isdigit()):
-            raise ProtocolViolation(f"STAT answer is not '+OK count octets': {event.text[:40]!r}")
+            raise ProtocolViolation("STAT answer is not '+OK count octets'", server_text=event.text)
         self.mailbox = MailboxInfo(messages=int(fields[0]), octets=int(fields[1]))
 
     # --- ending -------------------------------------------------------------------------

@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import stat
+from pathlib import Path
 
 from pop3watch.errors import ConfigError, ConfigMissing
 from pop3watch.probe.settings import SecretSource
 
 COMMAND_TIMEOUT_S = 10.0
+# A secret file is read up to here: the secret is its first line, and a file that has no
+# line end this early is not a password file.
+MAX_SECRET_FILE = 64 * 1024
 _UNSAFE = ("\r", "\n", "\0")
 
 
@@ -52,7 +57,7 @@ async def resolve_secret(source: SecretSource, *, token: bool = False) -> str:
         try:
             # Bytes, not read_text(): universal newlines would turn a lone CR into a line
             # break and hide it from _checked.
-            raw = await asyncio.to_thread(source.file.read_bytes)
+            raw = await _read_secret_file(source.file, where)
             value = _first_line(raw.decode("utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigMissing(f"cannot read {where}: {type(exc).__name__}") from None
@@ -61,6 +66,51 @@ async def resolve_secret(source: SecretSource, *, token: bool = False) -> str:
         return _checked(value, where, token=token)
     assert source.command is not None
     return _checked(await _run_command(source.command), where, token=token)
+
+
+async def _read_secret_file(path: Path, where: str) -> bytes:
+    """The first line of a regular file or a pipe (``--password-file <(pass show x)``),
+    at most ``MAX_SECRET_FILE`` octets of it.
+
+    Opened non-blocking: a FIFO nobody writes to reads as empty instead of hanging, and a
+    pipe is read as the event loop reports it readable, so the check's deadline can
+    still cancel the wait (a thread blocked in read() could not be stopped, and would
+    hold up the process's exit). Devices (``/dev/zero``) and the like are refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            data = os.read(fd, MAX_SECRET_FILE)
+        elif stat.S_ISFIFO(mode):
+            data = await _read_pipe(fd)
+        else:
+            raise ConfigError(f"{where} is not a regular file or a pipe")
+    finally:
+        os.close(fd)
+    if len(data) >= MAX_SECRET_FILE and b"\n" not in data:
+        raise ConfigError(f"the first line of {where} is over {MAX_SECRET_FILE} octets")
+    return data
+
+
+async def _read_pipe(fd: int) -> bytes:
+    """Read ``fd`` (non-blocking) until EOF, a line end or ``MAX_SECRET_FILE`` octets."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while len(data) < MAX_SECRET_FILE and b"\n" not in data:
+        try:
+            chunk = os.read(fd, MAX_SECRET_FILE - len(data))
+        except BlockingIOError:
+            readable = loop.create_future()
+            loop.add_reader(fd, readable.set_result, None)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(fd)
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 async def _run_command(command: str) -> str:
@@ -81,6 +131,12 @@ async def _run_command(command: str) -> str:
         proc.kill()
         await proc.wait()
         raise ConfigMissing(f"secret command ran over {COMMAND_TIMEOUT_S:g} s") from None
+    except BaseException:
+        # The check's own deadline (or a shutdown) cancelled the wait: the command must
+        # not outlive the check. The event loop's child watcher reaps it.
+        if proc.returncode is None:
+            proc.kill()
+        raise
     if proc.returncode != 0:
         raise ConfigMissing(f"secret command exited with status {proc.returncode}")
     value = _first_line(stdout.decode("utf-8", "replace"))

@@ -8,6 +8,7 @@ and shown without leaking anything.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -21,7 +22,9 @@ from pop3watch.probe.verdict import Thresholds
 
 MAX_TIMEOUT_S = 900.0
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-_HOST = re.compile(r"^[A-Za-z0-9._:%\-\[\]]+$")
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+# "mail.example.com:995", "10.0.0.1:110", "[::1]:995"
+_HOST_AND_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.%\w]+\]|[^:\[\]]+):\d+$")
 
 
 class TlsMode(StrEnum):
@@ -62,17 +65,48 @@ TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 NonNegative = Annotated[int, Field(ge=0)]
-Millis = Annotated[float, Field(gt=0)]
+Millis = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)  # an IPv6 zone ("fe80::1%eth0") is accepted too
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_name(value: str) -> str | None:
+    """``value`` as an ASCII DNS name (an internationalized one in its IDNA form), or
+    None: labels of 1-63 letters, digits, hyphens or underscores, 253 octets in all."""
+    if not value.isascii():
+        try:
+            value = value.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    labels = value.removesuffix(".").split(".")
+    if len(value) > 253 or not all(_LABEL.match(label) for label in labels):
+        return None
+    return value
 
 
 def normalize_host(value: str) -> str:
-    """Strip blanks and IPv6 brackets; refuse anything that is not a name or address."""
+    """Strip blanks and IPv6 brackets; refuse anything that is not a name or address.
+
+    Refused here rather than when the check runs: a port glued to the host
+    ("mail:995") would otherwise be looked up in DNS and reported as dns_failed, and a
+    malformed name would only fail inside the TLS library."""
     value = value.strip()
     if value.startswith("[") and value.endswith("]"):
         value = value[1:-1]
-    if not _HOST.match(value):
-        raise ValueError("not a host name or IP address")
-    return value
+    if _is_ip(value):
+        return value
+    name = _dns_name(value)
+    if name is not None:
+        return name
+    if _HOST_AND_PORT.match(value):
+        raise ValueError("not a host name or IP address (give the port on its own)")
+    raise ValueError("not a host name or IP address")
 
 
 class SecretSource(BaseModel):
@@ -129,11 +163,16 @@ class CheckSettings(BaseModel):
     down_messages: NonNegative | None = None
     warn_octets: NonNegative | None = None
     down_octets: NonNegative | None = None
-    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S)] = 10.0
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 10.0
     warn_rtt_ms: Millis | None = None
     down_rtt_ms: Millis | None = None
 
     _host = field_validator("host")(normalize_host)
+
+    @field_validator("server_name")
+    @classmethod
+    def _server_name(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_host(value)
 
     @field_validator("fingerprint")
     @classmethod
@@ -193,6 +232,21 @@ class CheckSettings(BaseModel):
             for v in (self.warn_messages, self.down_messages, self.warn_octets, self.down_octets)
         ):
             raise ValueError("mailbox thresholds need stat: true")
+        if self.auth is AuthMode.NONE and any(
+            v is not None
+            for v in (
+                self.user,
+                self.password_env,
+                self.password_file,
+                self.password_command,
+                self.token_env,
+                self.token_file,
+                self.token_command,
+            )
+        ):
+            # Credentials without an auth mode would give a green check that never
+            # logged in: surely not what was meant.
+            raise ValueError("user, password and token need an auth mode (user, apop or sasl)")
         if self.stat and self.auth is AuthMode.NONE:
             raise ValueError("stat: true needs an auth mode (STAT works only after login)")
         return self
@@ -291,7 +345,7 @@ class TcpSettings(BaseModel):
     host: str = Field(min_length=1, max_length=253)
     port: Port
     ip_family: IpFamily = IpFamily.AUTO
-    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S)] = 10.0
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 10.0
     expect_banner: str | None = Field(
         default=None, description="regular expression the first line must match"
     )

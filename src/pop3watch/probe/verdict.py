@@ -43,18 +43,24 @@ def _above(value: float | None, limit: float | None) -> bool:
 
 
 def _mailbox_findings(
-    mailbox: MailboxInfo | None, t: Thresholds, *, down: bool
-) -> list[CheckError]:
+    mailbox: MailboxInfo | None, t: Thresholds
+) -> tuple[list[CheckError], list[CheckError]]:
+    """(down findings, warn findings) for the mailbox. Each measure is judged on its
+    own: a count over its down limit is not warned about again, but a size over its warn
+    limit still is, whatever the count did."""
     if mailbox is None:
-        return []
-    found: list[CheckError] = []
-    messages_limit = t.down_messages if down else t.warn_messages
-    octets_limit = t.down_octets if down else t.warn_octets
-    if _above(mailbox.messages, messages_limit):
-        found.append(MailboxThreshold(f"{mailbox.messages} messages, limit {messages_limit}"))
-    if _above(mailbox.octets, octets_limit):
-        found.append(MailboxThreshold(f"{mailbox.octets} octets, limit {octets_limit}"))
-    return found
+        return [], []
+    down: list[CheckError] = []
+    warn: list[CheckError] = []
+    for value, what, down_limit, warn_limit in (
+        (mailbox.messages, "messages", t.down_messages, t.warn_messages),
+        (mailbox.octets, "octets", t.down_octets, t.warn_octets),
+    ):
+        if _above(value, down_limit):
+            down.append(MailboxThreshold(f"{value} {what}, down above {down_limit}"))
+        elif _above(value, warn_limit):
+            warn.append(MailboxThreshold(f"{value} {what}, warn above {warn_limit}"))
+    return down, warn
 
 
 def _cert_finding(
@@ -87,7 +93,8 @@ def grade(
     now: datetime | None = None,
 ) -> Verdict:
     """The verdict for one check. A session error is always down and always the reason;
-    otherwise down thresholds come before warnings, and the other findings are listed."""
+    otherwise down thresholds come before warnings, and the other findings are listed.
+    A measure over its down limit is not also listed as over its warn limit."""
     if error is not None:
         return Verdict(Status.DOWN, ErrorInfo.from_error(error), [])
     if (
@@ -99,17 +106,17 @@ def grade(
         # The common verdict, told without building the lists of findings below.
         return Verdict(Status.UP, None, [])
     down: list[CheckError] = []
+    warn: list[CheckError] = []
     if _above(rtt_ms, thresholds.down_rtt_ms):
         down.append(SlowResponse(f"{rtt_ms:.1f} ms, down above {thresholds.down_rtt_ms:g} ms"))
-    down += _mailbox_findings(mailbox, thresholds, down=True)
-    warn: list[CheckError] = []
+    elif _above(rtt_ms, thresholds.warn_rtt_ms):
+        warn.append(SlowResponse(f"{rtt_ms:.1f} ms, warn above {thresholds.warn_rtt_ms:g} ms"))
     cert_finding = _cert_finding(cert, thresholds.cert_warn_days, now)
     if cert_finding is not None:
-        warn.append(cert_finding)
-    if not down and _above(rtt_ms, thresholds.warn_rtt_ms):
-        warn.append(SlowResponse(f"{rtt_ms:.1f} ms, warn above {thresholds.warn_rtt_ms:g} ms"))
-    if not any(isinstance(d, MailboxThreshold) for d in down):
-        warn += _mailbox_findings(mailbox, thresholds, down=False)
+        warn.insert(0, cert_finding)
+    mailbox_down, mailbox_warn = _mailbox_findings(mailbox, thresholds)
+    down += mailbox_down
+    warn += mailbox_warn
     findings = [ErrorInfo.from_error(e) for e in (*down, *warn)]
     if down:
         return Verdict(Status.DOWN, findings[0], findings[1:])
