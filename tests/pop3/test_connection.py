@@ -80,6 +80,9 @@ def test_greeting_split_byte_by_byte() -> None:
         (b"+OK ready <no-at-sign>", None),
         (b"+OK ready <a b@c>", None),
         (b"+OK ready <>", None),
+        (b"+OK ready <a@b@c>", None),
+        (b"+OK ready <@b>", None),
+        (b"+OK ready <1896.697170952@dbc.mtview.ca.us>", "<1896.697170952@dbc.mtview.ca.us>"),
         (b"+OK ready", None),
     ],
 )

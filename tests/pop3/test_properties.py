@@ -260,8 +260,9 @@ def test_the_reactions_are_exercised() -> None:
     a challenge is answered, STLS hands over to TLS, QUIT follows."""
     conn = SCENARIOS["auth-login"]()
     quit_sent = [False]
-    conn.receive_data(b"+ dGVzdA==\r\n+ dGVzdA==\r\n")  # "test" twice: answered
-    pump(conn, quit_sent)
+    for _ in range(2):  # "test" twice, each after our answer to the one before
+        conn.receive_data(b"+ dGVzdA==\r\n")
+        pump(conn, quit_sent)
     conn.receive_data(b"+OK logged in\r\n")
     pump(conn, quit_sent)
     assert quit_sent == [True]
@@ -278,6 +279,10 @@ def test_the_reactions_are_exercised() -> None:
     stls.receive_data(b"+OK go\r\n")
     pump(stls, [True])
     assert stls.tls_active
+    pipelined = SCENARIOS["auth-login"]()
+    pipelined.receive_data(b"+ dGVzdA==\r\n+OK before our answer\r\n")
+    with pytest.raises(ProtocolViolation, match="after its SASL challenge"):
+        pump(pipelined, [False])
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,10 +12,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import shlex
 import socket
+import ssl
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -486,6 +489,17 @@ async def test_stls_injection_is_detected(scripted: ScriptedFactory, certs: Cert
     assert srv.commands() == ["CAPA", "STLS"]
 
 
+async def test_stls_injection_in_a_later_packet_is_detected_too(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """The injected line arrives after the client has started its handshake, so it is
+    read as a TLS record, not found in the buffer: still an injection, not "no TLS"."""
+    srv = scripted(tls_script(certs, stls="inject-late"))
+    result = await login(srv, certs)
+    assert code(result) == ("starttls_injection", "starttls")
+    assert srv.commands() == ["CAPA", "STLS"]
+
+
 async def test_post_tls_capabilities_replace_pre_tls_ones(
     scripted: ScriptedFactory, certs: CertBundle
 ) -> None:
@@ -841,6 +855,183 @@ def test_an_error_shows_only_its_current_fields() -> None:
     exc.server_text = "***"
     assert "leak" not in str(exc)
     assert "leak" not in repr(exc)
+
+
+@pytest.mark.parametrize("answer", ["+OK \u00b2 100", "+OK 1 \u2460", "+OK \u0661\u0662 5"])
+async def test_stat_takes_ascii_digits_only(scripted: ScriptedFactory, answer: str) -> None:
+    """ "²" would crash int(), Arabic-Indic digits would be read as a count: both are a
+    protocol violation, and the session still ends with QUIT."""
+    srv = scripted(Pop3Script(overrides={"STAT": answer.encode() + b"\r\n"}))
+    result = await run(
+        srv,
+        auth="user",
+        user="alice",
+        password_env="SCRIPTED_PW",
+        allow_plaintext_auth=True,
+        stat=True,
+    )
+    assert code(result) == ("protocol_violation", "stat")
+    assert result.mailbox is None
+    assert srv.commands()[-1] == "QUIT"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (b"-ERR [SYS/TEMP/DB-DOWN] try later", "service_unavailable"),
+        (b"-ERR [SYS/PERM/QUOTA] gone", "service_unavailable"),
+        (b"-ERR [IN-USE/POP3] locked", "mailbox_locked"),
+        (b"-ERR [in-use] locked", "mailbox_locked"),
+        (b"-ERR [SYSTEMP] not a code we know", "auth_failed"),
+        (b"-ERR [AUTH/BAD] wrong", "auth_failed"),
+    ],
+)
+async def test_response_codes_are_hierarchical(
+    scripted: ScriptedFactory, certs: CertBundle, answer: bytes, expected: str
+) -> None:
+    """RFC 2449 section 8: a refinement of a code the client knows means that code."""
+    srv = scripted(tls_script(certs, overrides={"PASS": answer + b"\r\n"}))
+    result = await login(srv, certs)
+    assert code(result) == (expected, "auth")
+
+
+async def test_a_response_code_keeps_its_argument(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(tls_script(certs, overrides={"PASS": b"-ERR [LOGIN-DELAY 900] wait\r\n"}))
+    result = await login(srv, certs)
+    assert code(result) == ("auth_failed", "auth")
+    assert result.error is not None
+    assert result.error.message.endswith("[LOGIN-DELAY 900] wait")
+    assert "S: -ERR [LOGIN-DELAY 900] wait" in [f"{x.dir}: {x.text}" for x in result.transcript]
+
+
+async def test_a_long_oauth_token_waits_for_the_servers_challenge(
+    scripted: ScriptedFactory, certs: CertBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 5034: an AUTH line stays within 255 octets; a Microsoft 365 token alone is
+    longer, so it goes in answer to the server's empty challenge."""
+    token = "eyJ0eXAiOiJKV1Qi." + "x" * 1500
+    monkeypatch.setenv("SCRIPTED_LONG_TOKEN", token)
+    srv = scripted(tls_script(certs, tokens={"alice": token}))
+    result = await login(
+        srv,
+        certs,
+        auth="sasl",
+        sasl_mechanism="XOAUTH2",
+        password_env=None,
+        token_env="SCRIPTED_LONG_TOKEN",
+    )
+    assert result.status is Status.UP, result.error
+    auth_lines = [r.line for r in srv.received if r.verb == "AUTH"]
+    assert auth_lines == [b"AUTH XOAUTH2"]
+    assert all(len(r.line) + 2 <= 255 for r in srv.received if r.verb == "AUTH")
+    assert token not in result.model_dump_json()
+
+
+async def test_plain_credentials_are_sent_once_however_often_the_server_asks(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(tls_script(certs, overrides={"AUTH": b"+ \r\n"}))
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="PLAIN")
+    assert code(result) == ("auth_failed", "auth")
+    plain_blob = base64.b64encode(f"\0alice\0{PASSWORD}".encode())
+    assert sum(plain_blob in r.line for r in srv.received) == 1
+    assert "*" in srv.commands()
+
+
+@pytest.mark.parametrize(
+    ("auth", "extra"), [("user", {}), ("apop", {}), ("sasl", {"sasl_mechanism": "PLAIN"})]
+)
+async def test_a_secret_that_is_not_utf8_is_refused_before_connecting(
+    scripted: ScriptedFactory, monkeypatch: pytest.MonkeyPatch, auth: str, extra: dict[str, str]
+) -> None:
+    # The byte 0xff in the environment: os.environ shows it as a lone surrogate.
+    monkeypatch.setenv("SCRIPTED_BAD_BYTES", "pa\udcffss")
+    assert os.environb[b"SCRIPTED_BAD_BYTES"] == b"pa\xffss"
+    srv = scripted(Pop3Script())
+    result = await run(
+        srv,
+        auth=auth,
+        user="alice",
+        password_env="SCRIPTED_BAD_BYTES",
+        allow_plaintext_auth=True,
+        **extra,
+    )
+    assert code(result) == ("config_invalid", "config")
+    assert result.error is not None
+    assert "not valid UTF-8" in result.error.message
+    assert srv.connections == 0
+
+
+async def test_user_refused_by_a_server_that_does_not_advertise_it_is_unsupported(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    script = tls_script(
+        certs,
+        capabilities_after_tls=[b"SASL PLAIN", b"IMPLEMENTATION no-user"],
+        overrides={"USER": b"-ERR no such command\r\n"},
+    )
+    srv = scripted(script)
+    result = await login(srv, certs)
+    assert code(result) == ("auth_unsupported", "auth")
+    assert result.error is not None
+    assert "USER is not among the server's capabilities" in result.error.message
+    assert srv.commands()[-1] == "QUIT"
+
+
+async def test_a_certificate_with_an_exotic_name_type_is_still_reported(
+    scripted: ScriptedFactory, tmp_path: Path
+) -> None:
+    """A SAN holding an x400Address: OpenSSL serves and accepts it, cryptography cannot
+    list it. The check reports the certificate without that name instead of raising."""
+    context = _x400_san_context(tmp_path)
+    srv = scripted(Pop3Script(), tls_context=context)
+    result = await run(srv, tls="tls", verify=False)
+    assert result.status is Status.UP, result.error
+    assert result.tls is not None and result.tls.cert is not None
+    assert result.tls.cert.sans == ["<unsupported name type>"]
+    assert result.tls.cert.subject == "CN=odd.test"
+
+
+def _x400_san_context(directory: Path) -> ssl.SSLContext:
+    """A self-signed server context whose SAN is a dNSName and an (empty) x400Address,
+    written as raw DER since cryptography cannot build that name type."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "odd.test")])
+    names = b"\x82\x08odd.test" + b"\xa3\x02\x30\x00"  # dNSName, x400Address
+    san = x509.UnrecognizedExtension(
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME, bytes([0x30, len(names)]) + names
+    )
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1234)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=300))
+        .add_extension(san, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "x400.pem", directory / "x400.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 # --- transcripts as the service asks for them ----------------------------------------------

@@ -44,6 +44,8 @@ def test_defaults_are_safe() -> None:
         ({"host": "[[::1]]"}, "not a host name"),
         ({"tls": "tls", "server_name": ".example.com"}, "not a host name"),
         ({"tls": "tls", "server_name": "x" * 300}, "not a host name"),
+        ({"auth": "user", "user": "al\udcffice"}, "unable to parse raw data"),  # pydantic
+        ({"auth": "apop", "user": "alice smith"}, "must not contain a space"),
         ({"warn_rtt_ms": "inf"}, "finite number"),
         ({"timeout": "nan"}, "finite number"),
         (

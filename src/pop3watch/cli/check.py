@@ -14,7 +14,13 @@ import typer
 from pydantic import ValidationError
 
 from pop3watch import aio
-from pop3watch.cli.render import EXIT_CONFIG, exit_code, human_line, nagios_output
+from pop3watch.cli.render import (
+    EXIT_CONFIG,
+    INTERNAL_ERROR,
+    exit_code,
+    human_line,
+    nagios_output,
+)
 from pop3watch.errors import ConfigError
 from pop3watch.probe import CheckResult, check_pop3
 from pop3watch.probe.result import ErrorInfo, Status
@@ -186,7 +192,18 @@ def check(
         for problem in problems:
             typer.echo(f"pop3watch: invalid configuration: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    result = aio.run(check_pop3(settings))
+    try:
+        result = aio.run(check_pop3(settings))
+    except Exception as exc:  # a bug of ours: say so in the output's own shape, exit 3
+        result = CheckResult(
+            status=Status.DOWN,
+            error=ErrorInfo(
+                code=INTERNAL_ERROR,
+                message=f"internal error: {type(exc).__name__} (a pop3watch bug; please report it)",
+            ),
+            started_at=datetime.now(UTC),
+            target=settings.target,
+        )
     if diagnose:
         # JSON must parse and a plugin's first line is its status: the transcript goes to
         # stderr then, and stays on stdout (before the human line) otherwise.

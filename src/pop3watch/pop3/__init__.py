@@ -31,6 +31,7 @@ from pop3watch.pop3.events import (
     MultiLine,
     NeedData,
     Ok,
+    code_is,
 )
 from pop3watch.pop3.reader import Limits
 from pop3watch.pop3.sasl import SaslAbort, SaslMechanism, build_mechanism, preferred_mechanisms
@@ -66,6 +67,7 @@ __all__ = [
     "User",
     "apop_digest",
     "build_mechanism",
+    "code_is",
     "find_timestamp",
     "preferred_mechanisms",
 ]

@@ -1,7 +1,7 @@
 """APOP (RFC 1939 section 7): find a valid timestamp in the greeting, compute the digest.
 
 Rule: a timestamp must look like an RFC 822 msg-id, ``<local@domain>`` in printable
-ASCII, or APOP is treated as not offered.
+ASCII with exactly one ``@``, or APOP is treated as not offered.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-_TIMESTAMP = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+>")
+# Printable ASCII without "<", ">" and "@" on either side of the one "@".
+_MSG_ID_PART = r"[\x21-\x3b\x3d\x3f\x41-\x7e]+"
+_TIMESTAMP = re.compile(f"<{_MSG_ID_PART}@{_MSG_ID_PART}>")
 
 
 def find_timestamp(greeting_text: str) -> str | None:

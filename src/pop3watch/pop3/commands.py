@@ -16,6 +16,8 @@ from typing import ClassVar
 from pop3watch.errors import LocalProtocolError
 
 REDACTED = "***"
+# RFC 5034 section 4: an AUTH command line, CRLF included, is at most 255 octets.
+MAX_AUTH_LINE = 255
 
 
 class ResponseKind(Enum):
@@ -151,6 +153,17 @@ class Auth(Command):
     response: ClassVar[ResponseKind] = ResponseKind.SASL
     mechanism: str
     initial: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def starting(cls, mechanism: str, initial: bytes | None) -> Auth:
+        """AUTH carrying ``initial`` when the line stays within RFC 5034's 255 octets,
+        else AUTH alone: the client then sends it in answer to the server's empty
+        challenge (a Microsoft 365 OAuth token alone is well over a kilobyte)."""
+        if initial is not None:
+            with_initial = cls(mechanism, initial)
+            if len(with_initial.encode()) <= MAX_AUTH_LINE:
+                return with_initial
+        return cls(mechanism)
 
     def encode(self) -> bytes:
         mechanism = check_argument(self.mechanism, "SASL mechanism")

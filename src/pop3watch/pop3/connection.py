@@ -115,6 +115,13 @@ class Pop3Connection:
         if self._sasl_client_turn:
             if not isinstance(command, _SASL_FOLLOW_UPS):
                 raise LocalProtocolError(f"{command.verb} sent in the middle of a SASL exchange")
+            if self._reader.pending:
+                # After a challenge the server waits for our answer; anything more it
+                # sent would be taken as the reply to an answer it has not seen.
+                self._fail()
+                raise ProtocolViolation(
+                    f"server sent {self._reader.pending} octets after its SASL challenge"
+                )
             data = command.encode()
             self._sasl_client_turn = False
             self._in_flight = command

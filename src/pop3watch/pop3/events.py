@@ -11,21 +11,35 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-# RFC 2449 section 8: "[" resp-code "]" where resp-code is a "/"-separated path of atoms.
-_RESP_CODE = re.compile(r"^\[([A-Za-z0-9][A-Za-z0-9/\-]*)(?: [^\]]*)?\]\s*")
+# RFC 2449 section 8: "[" resp-code "]" where resp-code is a "/"-separated path of atoms;
+# some servers add an argument after a space ("[LOGIN-DELAY 900]"), which is kept.
+_RESP_CODE = re.compile(r"^\[([A-Za-z0-9][A-Za-z0-9/\-]*)((?: [^\]]*)?)\]\s*")
 
 #: Response codes pop3watch understands (RFC 2449, RFC 3206, RFC 5034 [AUTH]).
 KNOWN_RESPONSE_CODES: Final = frozenset({"IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM", "AUTH"})
 
 
 def split_response_code(text: str) -> tuple[str | None, str]:
-    """Split ``"[IN-USE] locked"`` into ``("IN-USE", "locked")``; codes are upper-cased."""
+    """Split ``"[IN-USE] locked"`` into ``("IN-USE", "locked")``. The code's path is
+    upper-cased; an argument after it stays as sent (``"LOGIN-DELAY 900"``)."""
     if not text.startswith("["):  # nearly every response: no regex needed
         return None, text
     match = _RESP_CODE.match(text)
     if match is None:
         return None, text
-    return match.group(1).upper(), text[match.end() :]
+    return match.group(1).upper() + match.group(2), text[match.end() :]
+
+
+def code_is(code: str | None, wanted: str) -> bool:
+    """Whether response ``code`` is ``wanted`` or one of its refinements.
+
+    RFC 2449 section 8 makes codes hierarchical: a client that knows ``SYS/TEMP`` treats
+    ``[SYS/TEMP/DB-DOWN]`` as ``SYS/TEMP``, so a server's detail never hides its meaning.
+    """
+    if code is None:
+        return False
+    path = code.split(" ", 1)[0]
+    return path == wanted or path.startswith(wanted + "/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,12 @@ from pop3watch.errors import ProtocolViolation
 class Limits:
     """Hard caps the core enforces; the defaults follow RFC 1939 with some slack.
 
-    RFC 1939 caps a response line at 512 octets including CRLF; real servers overshoot a
-    little in greetings and error texts, so the default allows 1024.
+    RFC 2449 caps a response line at 512 octets including CRLF; real servers overshoot a
+    little in greetings and error texts, so the default allows a quarter more, 640.
+    Beyond that a line is a protocol violation, not a long greeting.
     """
 
-    max_line: int = 1024
+    max_line: int = 640
     max_multiline: int = 64 * 1024
     max_multiline_lines: int = 1024
     max_sasl_rounds: int = 8

@@ -31,19 +31,38 @@ def _unframed(value: str, what: str, mechanism: str) -> str:
 
 
 class SaslMechanism(ABC):
-    """One SASL exchange from the client side."""
+    """One SASL exchange from the client side.
+
+    A mechanism with an initial response sends it either with the AUTH command or, when
+    that line would be too long (``Auth.starting``), in answer to the server's first,
+    empty challenge; the driver says which through ``initial_sent``. Every later
+    challenge goes to ``answer``, so a credential is never sent twice.
+    """
 
     name: ClassVar[str]
     #: Whether the mechanism sends the secret itself (True) or a proof derived from it.
     sends_secret: ClassVar[bool] = True
+    #: Set by the driver when the initial response went out with the AUTH command.
+    initial_sent: bool = False
 
     def initial_response(self) -> bytes | None:
         """The RFC 4422 initial response, or None when the server speaks first."""
         return None
 
-    @abstractmethod
     def respond(self, challenge: bytes) -> bytes:
         """Answer one server challenge; raise SaslAbort to cancel."""
+        if not self.initial_sent:
+            initial = self.initial_response()
+            if initial is not None:
+                if challenge:
+                    raise SaslAbort(f"{self.name} expected an empty challenge first")
+                self.initial_sent = True
+                return initial
+        return self.answer(challenge)
+
+    @abstractmethod
+    def answer(self, challenge: bytes) -> bytes:
+        """Answer a challenge that comes after the initial response (if any)."""
 
     @abstractmethod
     def secrets(self) -> tuple[str, ...]:
@@ -60,10 +79,8 @@ class Plain(SaslMechanism):
     def initial_response(self) -> bytes:
         return f"{self.authzid}\0{self.user}\0{self.password}".encode()
 
-    def respond(self, challenge: bytes) -> bytes:
-        if challenge:
-            raise SaslAbort("PLAIN takes no challenge")
-        return self.initial_response()
+    def answer(self, challenge: bytes) -> bytes:
+        raise SaslAbort("PLAIN takes no challenge after its credentials")
 
     def secrets(self) -> tuple[str, ...]:
         return (self.password,)
@@ -78,7 +95,7 @@ class Login(SaslMechanism):
     password: str = field(repr=False)
     _step: int = 0
 
-    def respond(self, challenge: bytes) -> bytes:
+    def answer(self, challenge: bytes) -> bytes:
         self._step += 1
         if self._step == 1:
             return self.user.encode()
@@ -100,7 +117,7 @@ class CramMd5(SaslMechanism):
     password: str = field(repr=False)
     _answered: bool = False
 
-    def respond(self, challenge: bytes) -> bytes:
+    def answer(self, challenge: bytes) -> bytes:
         if self._answered or not challenge:
             raise SaslAbort("CRAM-MD5 expects exactly one non-empty challenge")
         self._answered = True
@@ -128,7 +145,7 @@ class XOAuth2(SaslMechanism):
     def initial_response(self) -> bytes:
         return f"user={self.user}\x01auth=Bearer {self.token}\x01\x01".encode()
 
-    def respond(self, challenge: bytes) -> bytes:
+    def answer(self, challenge: bytes) -> bytes:
         if self._errored:
             raise SaslAbort("XOAUTH2 server sent a second challenge")
         self._errored = True
@@ -158,7 +175,7 @@ class OAuthBearer(SaslMechanism):
         fields = f"\x01host={self.host}\x01port={self.port}" if self.host else ""
         return f"{gs2}{fields}\x01auth=Bearer {self.token}\x01\x01".encode()
 
-    def respond(self, challenge: bytes) -> bytes:
+    def answer(self, challenge: bytes) -> bytes:
         if self._errored:
             raise SaslAbort("OAUTHBEARER server sent a second challenge")
         self._errored = True

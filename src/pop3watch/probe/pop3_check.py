@@ -29,6 +29,7 @@ from pop3watch.errors import (
     Pop3WatchError,
     ProtocolViolation,
     ServiceUnavailable,
+    StarttlsInjection,
     TlsFailed,
     TlsUnavailable,
 )
@@ -54,6 +55,7 @@ from pop3watch.pop3 import (
     User,
     apop_digest,
     build_mechanism,
+    code_is,
     preferred_mechanisms,
 )
 from pop3watch.probe.connect import describe_os_error, ip_literal, open_stream, resolve
@@ -315,6 +317,14 @@ class _Pop3Check:
         except (OSError, EOFError) as exc:
             if allow_fallback and is_not_tls(exc):
                 return False
+            if self.session is not None and is_not_tls(exc):
+                # After its STLS +OK the server owes us a TLS ServerHello and nothing
+                # else. Plain text arriving instead, even a moment later than the +OK
+                # (caught before the handshake otherwise), is data between the STLS
+                # reply and the handshake: the injection this abort exists for.
+                raise StarttlsInjection(
+                    "plain text arrived after the STLS reply instead of a TLS handshake"
+                ) from None
             if worth_diagnosing(exc):
                 version = await self._diagnose_old_tls(mode)
                 if version is not None:
@@ -406,8 +416,17 @@ class _Pop3Check:
         assert user is not None
         if s.auth is AuthMode.USER:
             self.auth_mechanism = "USER"
-            self._expect_ok(await self._session.command(User(user)))
-            self._expect_ok(await self._session.command(Pass(secret)))
+            try:
+                self._expect_ok(await self._session.command(User(user)))
+                self._expect_ok(await self._session.command(Pass(secret)))
+            except AuthFailed as exc:
+                if not self.capabilities.lines or self.capabilities.user:
+                    raise
+                # Tried anyway (servers forget to advertise it), but a refusal from a
+                # server whose CAPA leaves USER out says "not offered", not "wrong".
+                raise AuthUnsupported(
+                    f"USER is not among the server's capabilities, and login failed: {exc.detail}"
+                ) from None
         elif s.auth is AuthMode.APOP:
             self.auth_mechanism = "APOP"
             timestamp = self.greeting.timestamp if self.greeting else None
@@ -438,7 +457,9 @@ class _Pop3Check:
             name, user=user, secret=secret, host=s.host, port=s.effective_port
         )
         self.redactor.add(*mechanism.secrets())
-        event: Event = await self._session.command(Auth(name, mechanism.initial_response()))
+        auth = Auth.starting(name, mechanism.initial_response())
+        mechanism.initial_sent = auth.initial is not None
+        event: Event = await self._session.command(auth)
         while isinstance(event, Challenge):
             try:
                 answer = mechanism.respond(event.data)
@@ -455,9 +476,9 @@ class _Pop3Check:
         if not isinstance(event, Err):
             raise ProtocolViolation(f"unexpected answer {type(event).__name__}")
         detail = _err_detail(event)
-        if event.code == "IN-USE":
+        if code_is(event.code, "IN-USE"):
             raise MailboxLocked(detail)
-        if event.code in ("SYS/TEMP", "SYS/PERM"):
+        if code_is(event.code, "SYS/TEMP") or code_is(event.code, "SYS/PERM"):
             raise ServiceUnavailable(detail, phase=Phase.AUTH)
         raise AuthFailed(detail)
 
@@ -467,7 +488,9 @@ class _Pop3Check:
             raise ServiceUnavailable(f"STAT answered -ERR: {_err_detail(event)}")
         assert isinstance(event, Ok)
         fields = event.text.split()
-        if len(fields) < 2 or not (fields[0].isdigit() and fields[1].isdigit()):
+        # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and
+        # Arabic-Indic digits (which int() reads), neither of which RFC 1939 allows.
+        if len(fields) < 2 or not all(f.isascii() and f.isdigit() for f in fields[:2]):
             raise ProtocolViolation("STAT answer is not '+OK count octets'", server_text=event.text)
         self.mailbox = MailboxInfo(messages=int(fields[0]), octets=int(fields[1]))
 

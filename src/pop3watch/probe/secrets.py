@@ -39,6 +39,10 @@ def _checked(value: str, where: str, *, token: bool) -> str:
     resolving, so the check has not connected yet; the value is never quoted."""
     if any(ch in value for ch in _UNSAFE):
         raise ConfigError(f"the secret from {where} contains CR, LF or NUL; nothing was sent")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in an environment variable
+        raise ConfigError(f"the secret from {where} is not valid UTF-8; nothing was sent") from None
     if token and "\x01" in value:
         raise ConfigError(f"the token from {where} contains ^A (0x01); nothing was sent")
     return value

@@ -247,6 +247,8 @@ class CheckSettings(BaseModel):
             # Credentials without an auth mode would give a green check that never
             # logged in: surely not what was meant.
             raise ValueError("user, password and token need an auth mode (user, apop or sasl)")
+        if self.auth is AuthMode.APOP and self.user is not None and " " in self.user:
+            raise ValueError("user must not contain a space with auth: apop (APOP name digest)")
         if self.stat and self.auth is AuthMode.NONE:
             raise ValueError("stat: true needs an auth mode (STAT works only after login)")
         return self

@@ -153,7 +153,11 @@ def _sans(cert: x509.Certificate) -> list[str]:
         ext = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     except x509.ExtensionNotFound:
         return []
-    except ValueError:
+    except x509.UnsupportedGeneralNameType:
+        # x400Address or ediPartyName among the names: OpenSSL verifies such a
+        # certificate, so the check must still report it, only without its names.
+        return ["<unsupported name type>"]
+    except (ValueError, x509.DuplicateExtension):
         return ["<malformed>"]
     san = ext.value
     assert isinstance(san, x509.SubjectAlternativeName)
