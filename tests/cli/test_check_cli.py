@@ -394,3 +394,33 @@ def test_a_password_file_that_never_ends_cannot_outlast_the_timeout(
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert " - timeout: " in proc.stdout
     assert srv.connections == 0
+
+
+def test_a_fault_of_pop3watch_itself_is_unknown_not_down(tmp_path: Path) -> None:
+    """A bug in the check (here: one injected) is not a verdict on the server: exit 3
+    (UNKNOWN for Nagios), with the output's usual shape and no traceback."""
+    runner = tmp_path / "faulty.py"
+    runner.write_text(
+        "import sys\n"
+        "from pop3watch.cli import main\n"
+        "async def broken(settings):\n"
+        "    raise RuntimeError('a bug')\n"
+        "sys.modules['pop3watch.cli.check'].check_pop3 = broken\n"
+        "main(sys.argv[1:])\n"
+    )
+    for output, first in (("--nagios", "POP3 UNKNOWN - internal_error: "), ("", "DOWN ")):
+        proc = subprocess.run(
+            [sys.executable, str(runner), "check", "127.0.0.1", *([output] if output else [])],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert proc.stdout.startswith(first), proc.stdout
+        assert "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, str(runner), "check", "127.0.0.1", "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3
+    error = json.loads(proc.stdout)["error"]
+    assert error["code"] == "internal_error"
+    assert "RuntimeError" in error["message"]
