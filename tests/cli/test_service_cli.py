@@ -57,7 +57,10 @@ async def filled(tmp_path: Path) -> Path:
                     at,
                     "down" if down else "up",
                     error_code="connect_failed" if down else None,
-                    error_message="Unable to connect" if down else None,
+                    # Server text with rich markup in it, shown literally by the table.
+                    error_message="Unable to connect [/] [link=http://evil]x[/link]"
+                    if down
+                    else None,
                     rtt_ms=None if down else 20.0,
                 )
             )
@@ -186,3 +189,68 @@ def test_database_unreachable_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.stderr.startswith("pop3watch: ")
     assert "hunter2" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_history_table_shows_server_text_literally(filled: Path) -> None:
+    """rich reads "[link=...]" as markup and "[/]" would crash it: a hostile server's
+    words must reach the terminal as text."""
+    proc = cli("history", "bad", "--config", str(filled), "--since", "5m")
+    assert proc.returncode == 0, proc.stderr
+    assert "[/] [link=http://evil]x[/link]" in proc.stdout
+    assert "\x1b]8;" not in proc.stdout  # no hyperlink escape sequence
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql+asyncpg://u:Hun/ter2@127.0.0.1:1/x", "Hun/ter2"),
+        ("postgresql+asyncpg://u:Hun#ter?2@127.0.0.1:1/x", "ter?2"),
+        ("postgresql+asyncpg://u@127.0.0.1:1/x?password=QueryPw2", "QueryPw2"),
+        ("postgresql+asyncpg://u:Hunter2@at@127.0.0.1:1/x", "Hunter2@at"),
+    ],
+)
+def test_a_database_password_is_masked_whatever_it_holds(
+    tmp_path: Path, url: str, secret: str
+) -> None:
+    config = tmp_path / "pg.yaml"
+    config.write_text(f'service: {{database_url: "{url}"}}\nmonitors: []\n')
+    proc = cli("status", "--config", str(config))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    for piece in (secret, secret[:4], secret[-4:]):
+        assert piece not in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u:p@127.0.0.1/db", "unsupported database"),
+        ("sqlite://", "in-memory SQLite"),
+        ("postgresql+asyncpg://u:x@[::1/db", "cannot be parsed"),
+    ],
+)
+def test_a_database_url_the_storage_cannot_open_fails_validation(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(f'service: {{database_url: "{url}"}}\nmonitors: []\n')
+    for command in ("validate", "status"):
+        proc = (
+            cli(command, str(config))
+            if command == "validate"
+            else cli(command, "--config", str(config))
+        )
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert message in proc.stderr + proc.stdout
+        assert "Traceback" not in proc.stderr
+
+
+def test_a_secret_pasted_where_its_variable_name_belongs_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "pasted.yaml"
+    config.write_text(
+        "monitors:\n"
+        "  - {name: m, host: 127.0.0.1, auth: user, user: a, password_env: 'p@ss w0rd!#Real'}\n"
+    )
+    proc = cli("validate", str(config))
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "name of an environment variable" in proc.stdout + proc.stderr
+    assert "w0rd" not in proc.stdout + proc.stderr

@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pop3watch import aio
 from pop3watch.cli.durations import parse_since
@@ -178,16 +179,27 @@ def status(
     table = Table("monitor", "state", "since", "last", "rtt", "24h", "30d", "reason")
     for row in rows:
         table.add_row(
-            row["name"],
-            row["state"],
-            (row["since"] or "-")[:19],
-            row["last_status"] or "-",
-            "-" if row["rtt_ms"] is None else f"{row['rtt_ms']:.1f} ms",
-            _pct(row["uptime_24h"]),
-            _pct(row["uptime_30d"]),
-            row["last_error"] or "",
+            *map(
+                _cell,
+                (
+                    row["name"],
+                    row["state"],
+                    (row["since"] or "-")[:19],
+                    row["last_status"] or "-",
+                    "-" if row["rtt_ms"] is None else f"{row['rtt_ms']:.1f} ms",
+                    _pct(row["uptime_24h"]),
+                    _pct(row["uptime_30d"]),
+                    row["last_error"] or "",
+                ),
+            )
         )
-    Console().print(table)
+    Console(highlight=False).print(table)
+
+
+def _cell(value: str) -> Text:
+    """A table cell shown as it is: rich would read ``[bold]`` or ``[link=...]`` in a
+    server's error text as markup (and ``[/]`` would crash it)."""
+    return Text(value)
 
 
 def _print_rows(rows: Sequence[dict[str, Any]], *, as_json: bool, as_csv: bool) -> None:
@@ -206,8 +218,8 @@ def _print_rows(rows: Sequence[dict[str, Any]], *, as_json: bool, as_csv: bool) 
             return
         table = Table(*rows[0].keys())
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row.values()))
-        Console().print(table)
+            table.add_row(*(_cell("" if v is None else str(v)) for v in row.values()))
+        Console(highlight=False).print(table)
 
 
 def history(

@@ -11,11 +11,11 @@ import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pop3watch.config.names import check_name
+from pop3watch.storage import masked_url, normalize_url
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 DB_FILE = "pop3watch.db"
@@ -46,6 +46,11 @@ class ServiceSettings(BaseModel):
                 "must be an SQLAlchemy URL such as postgresql+asyncpg://user@host/db"
                 " or sqlite+aiosqlite:///path/to/file.db"
             )
+        if value is not None:
+            # What the storage will refuse when it opens (another database, an in-memory
+            # SQLite, an unparsable host) is refused here, where the line number is known;
+            # the storage's messages never quote the URL.
+            normalize_url(value)
         return value
 
     @field_validator("node_name")
@@ -69,13 +74,7 @@ class ServiceSettings(BaseModel):
 
     def display_database_url(self, data_dir: Path | None = None) -> str:
         """The effective URL with any password replaced by ``***``, for logs and pages."""
-        url = self.effective_database_url(data_dir)
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rpartition("@")
-        user = netloc[0].partition(":")[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+        return masked_url(self.effective_database_url(data_dir))
 
     @property
     def effective_node_name(self) -> str:

@@ -22,6 +22,7 @@ from pop3watch.probe.verdict import Thresholds
 
 MAX_TIMEOUT_S = 900.0
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 # "mail.example.com:995", "10.0.0.1:110", "[::1]:995"
 _HOST_AND_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.%\w]+\]|[^:\[\]]+):\d+$")
@@ -109,6 +110,18 @@ def normalize_host(value: str) -> str:
     raise ValueError("not a host name or IP address")
 
 
+def _env_name(value: str | None) -> str | None:
+    """An environment variable's name, never a value: a password pasted where its
+    variable's name belongs would otherwise be stored with the settings and quoted in
+    every "is not set" message. Deliberately not echoed in the error."""
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError(
+            "must be the name of an environment variable (letters, digits and _, not "
+            "starting with a digit), not the secret itself"
+        )
+    return value
+
+
 class SecretSource(BaseModel):
     """Where a secret comes from; exactly one of the three is set."""
 
@@ -117,6 +130,8 @@ class SecretSource(BaseModel):
     env: str | None = None
     file: Path | None = None
     command: str | None = None
+
+    _env = field_validator("env")(_env_name)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -168,6 +183,7 @@ class CheckSettings(BaseModel):
     down_rtt_ms: Millis | None = None
 
     _host = field_validator("host")(normalize_host)
+    _env_names = field_validator("password_env", "token_env")(_env_name)
 
     @field_validator("server_name")
     @classmethod

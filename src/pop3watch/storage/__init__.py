@@ -6,7 +6,7 @@ report questions quickly. Rule: callers see records and domain types, never SQLA
 every database failure surfaces as ``pop3watch.errors.StorageError``.
 """
 
-from pop3watch.storage.engine import DEFAULT_URL, default_sqlite_url, normalize_url
+from pop3watch.storage.engine import DEFAULT_URL, default_sqlite_url, masked_url, normalize_url
 from pop3watch.storage.records import (
     BatchOutcome,
     MonitorRecord,
@@ -31,5 +31,6 @@ __all__ = [
     "StoredResult",
     "WriteBatch",
     "default_sqlite_url",
+    "masked_url",
     "normalize_url",
 ]

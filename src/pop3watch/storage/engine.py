@@ -84,7 +84,45 @@ class Database:
 
     @property
     def safe_url(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        return masked_url(self.url)
+
+
+# Query parameters the drivers read a password from (libpq's and asyncpg's spellings).
+_MASK = "***"
+_PASSWORD_PARAMETERS = frozenset({"password", "passwd", "pwd", "sslpassword"})
+
+
+def url_password(url: URL) -> str | None:
+    """The password of ``url``, in its user part or a ``?password=`` parameter."""
+    if url.password is not None:
+        return str(url.password)
+    for key, value in url.query.items():
+        if key.lower() in _PASSWORD_PARAMETERS:
+            return value if isinstance(value, str) else ",".join(value)
+    return None
+
+
+def masked_url(url: str | URL) -> str:
+    """``url`` for logs and messages: a password, in the user part (whatever characters
+    it holds) or in the query string, becomes ``***``. Parsed as SQLAlchemy parses it,
+    so the mask falls where the driver will read the password; never raises."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "<a database URL that cannot be parsed>"
+    if parsed.host and "@" in parsed.host:
+        # "user:pa@ss@host": an unencoded "@" in the password, which the parser splits at
+        # the first "@"; whatever comes before the last one may be part of the secret.
+        parsed = parsed.set(host=parsed.host.rpartition("@")[2], password=_MASK)
+    masked = "x" * 8  # a placeholder that survives URL quoting, replaced below
+    if any(key.lower() in _PASSWORD_PARAMETERS for key in parsed.query):
+        query = {
+            key: (masked if key.lower() in _PASSWORD_PARAMETERS else value)
+            for key, value in parsed.query.items()
+        }
+        parsed = parsed.set(query=query)
+    text = parsed.render_as_string(hide_password=True)
+    return text.replace(f"={masked}", f"={_MASK}")
 
 
 def normalize_url(url: str | URL) -> URL:

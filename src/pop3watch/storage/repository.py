@@ -34,7 +34,9 @@ from pop3watch.storage.engine import (
     Database,
     create_database,
     ensure_wal,
+    masked_url,
     normalize_url,
+    url_password,
 )
 from pop3watch.storage.guard import storage_errors
 from pop3watch.storage.migrate import (
@@ -91,7 +93,7 @@ class Storage:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._password = db.url.password
+        self._password = url_password(db.url)
         self._file_id: _FileId | None = None
 
     # --- life cycle -------------------------------------------------------------------
@@ -105,8 +107,7 @@ class Storage:
         the one this code needs.
         """
         parsed = normalize_url(url)
-        safe = parsed.render_as_string(hide_password=True)
-        async with storage_errors("opening the database", safe, parsed.password):
+        async with storage_errors("opening the database", masked_url(parsed), url_password(parsed)):
             db = create_database(parsed)
         storage = cls(db)
         try:
