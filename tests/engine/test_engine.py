@@ -10,7 +10,7 @@ from pop3watch.engine.engine import STATUS_REFRESH_S, Engine
 from pop3watch.engine.policy import AlertPolicy, Intervals
 from pop3watch.engine.runtime import MonitorRuntime
 from pop3watch.engine.writer import ResultWriter
-from pop3watch.model import MonitorState
+from pop3watch.model import AlertKind, MonitorState
 from pop3watch.probe.result import CheckResult, ErrorInfo, Status
 from pop3watch.probe.settings import TcpSettings
 from pop3watch.storage.records import BatchOutcome, WriteBatch
@@ -89,3 +89,44 @@ async def test_an_unchanged_status_is_refreshed_after_a_while() -> None:
     assert versions == [2]  # the first and the refresh, coalesced into one update...
     assert sink.batches[-1].statuses[0].expected_version == 0  # ...from the stored version
     assert engine.monitors[1].status.next_due_at is not None
+
+
+async def test_a_child_does_not_race_its_unchecked_parent_to_an_alert() -> None:
+    """At start-up the child may be checked first. Its failure waits for the parent's
+    verdict: once the parent is down, the child is unreachable, and never alerted."""
+
+    async def probe(kind: str, settings: BaseModel) -> CheckResult:
+        error = ErrorInfo(code="connect_failed", message="refused", phase="connect")
+        return CheckResult(status=Status.DOWN, error=error, started_at=NOW, target="x:1")
+
+    def monitor(monitor_id: int, name: str, parents: tuple[int, ...] = ()) -> MonitorRuntime:
+        return MonitorRuntime(
+            id=monitor_id,
+            name=name,
+            probe="tcp",
+            settings=TcpSettings(host="127.0.0.1", port=1),
+            policy=AlertPolicy(failures_before_alert=1, max_alerts=3),
+            intervals=Intervals(up=10, down=10, lost=10),
+            parents=parents,
+        )
+
+    sink = Sink()
+    clock = FakeClock()
+    engine = Engine(
+        [monitor(1, "parent"), monitor(2, "child", parents=(1,))],
+        writer=ResultWriter(sink),
+        clock=clock,
+        concurrency=1,
+        probe=probe,
+        wall=lambda: NOW,
+    )
+    await engine._check(2, clock.monotonic())  # the child first: its parent is unknown
+    assert engine.monitors[2].status.state is MonitorState.UNKNOWN
+    await engine._check(1, clock.monotonic())
+    await engine._check(2, clock.monotonic())
+    await engine.writer.flush()
+    transitions = [t for batch in sink.batches for t in batch.transitions]
+    child = [(t.to_state, t.alert) for t in transitions if t.monitor_id == 2]
+    assert child == [(MonitorState.UNREACHABLE, None)]
+    parent_alerts = [t.alert for t in transitions if t.monitor_id == 1]
+    assert parent_alerts == [AlertKind.DOWN]

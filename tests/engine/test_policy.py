@@ -245,6 +245,40 @@ ROWS = [
         0,
     ),
     (status(MonitorState.PAUSED), DOWN, Context(), Event.FAIL_SOFT, MonitorState.WARN, None, 1, 0),
+    # A failure before a parent's first verdict is held: no state change, no alert, even
+    # with failures_before_alert reached at once.
+    (
+        status(MonitorState.UNKNOWN),
+        DOWN,
+        Context(parent_unknown=True),
+        Event.FAIL_AWAITING_PARENT,
+        MonitorState.UNKNOWN,
+        None,
+        0,
+        0,
+    ),
+    # A failing parent wins over an unknown one.
+    (
+        status(MonitorState.UNKNOWN),
+        DOWN,
+        Context(parent_failing=True, parent_unknown=True),
+        Event.UNREACHABLE,
+        MonitorState.UNREACHABLE,
+        None,
+        0,
+        0,
+    ),
+    # Passing needs no parent.
+    (
+        status(MonitorState.UNKNOWN),
+        UP,
+        Context(parent_unknown=True),
+        Event.PASS,
+        MonitorState.UP,
+        None,
+        0,
+        0,
+    ),
 ]
 
 
@@ -364,6 +398,13 @@ def test_pause_records_one_transition() -> None:
     assert first.transition.alert is None
     again = pause(first.status, monitor_id=1, now=T0)
     assert again.transition is None
+
+
+def test_paused_since_survives_a_restart() -> None:
+    """The service pauses disabled monitors at every start: "since" stays the first."""
+    first = pause(status(MonitorState.UP), monitor_id=1, now=T0)
+    later = pause(first.status, monitor_id=1, now=T0 + timedelta(days=3))
+    assert later.status.since == first.status.since == T0
 
 
 def test_classify_lost_never_alerts_again() -> None:

@@ -15,7 +15,12 @@ def parse_since(text: str, now: datetime) -> timedelta:
     """The span from the given instant (or duration ago) to ``now``; a clear error otherwise."""
     match = _DURATION.match(text)
     if match:
-        return timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
+        try:
+            span = timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
+            now - span  # the span must also reach back to a real date
+        except OverflowError:
+            raise typer.BadParameter(f"{text!r} reaches back before the year 1") from None
+        return span
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:

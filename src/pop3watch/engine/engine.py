@@ -19,7 +19,7 @@ from pop3watch.engine.records import outcome_of, stored_result
 from pop3watch.engine.runtime import MonitorRuntime
 from pop3watch.engine.scheduler import Clock, Scheduler, spread_offset
 from pop3watch.engine.writer import ResultWriter
-from pop3watch.model import MonitorStatus
+from pop3watch.model import MonitorState, MonitorStatus
 from pop3watch.probe.registry import run_probe
 from pop3watch.probe.result import CheckResult, ErrorInfo, Status
 from pop3watch.storage.records import StatusUpdate
@@ -115,11 +115,13 @@ class Engine:
             return None
         result = await self._run_probe(monitor)
         now = self._wall()
-        parents_failing = any(
-            self.monitors[p].failing_as_parent for p in monitor.parents if p in self.monitors
-        )
+        parents = [self.monitors[p] for p in monitor.parents if p in self.monitors]
         context = Context(
-            in_maintenance=monitor.in_maintenance(now), parent_failing=parents_failing
+            in_maintenance=monitor.in_maintenance(now),
+            parent_failing=any(parent.failing_as_parent for parent in parents),
+            parent_unknown=any(
+                parent.enabled and parent.status.state is MonitorState.UNKNOWN for parent in parents
+            ),
         )
         decision = decide(
             monitor.status,

@@ -7,6 +7,9 @@ Rules (ipMonitor's model):
   alert is due at every multiple of it. Lost: ``max_alerts`` alerts were raised; silent
   until it recovers, then one recovery notice.
 - Maintenance and Unreachable (a parent is failing) record results but never alert.
+- A failure before a parent's first check is held (no state change, not counted): at
+  start-up a child must not race its parent to an alert. It is checked again at the
+  Down interval, by when the parent has a verdict.
 The rules are a table of rows (``TABLE``) so they can be tested and read one by one.
 """
 
@@ -48,6 +51,9 @@ class Outcome:
 class Context:
     in_maintenance: bool = False
     parent_failing: bool = False
+    #: A parent has not been checked yet (the service just started): its child's failure
+    #: may well be the parent's, so it waits for the parent's first verdict.
+    parent_unknown: bool = False
 
 
 class Event(Enum):
@@ -64,6 +70,7 @@ class Event(Enum):
     FAIL_HOLD = "fail_hold"  # failed between two alert points, or while Lost
     MAINTENANCE = "maintenance"  # inside a maintenance window, whatever the result
     UNREACHABLE = "unreachable"  # failed while a parent is failing
+    FAIL_AWAITING_PARENT = "fail_awaiting_parent"  # failed before a parent's first check
 
 
 FAILURES: Final = frozenset(
@@ -86,6 +93,7 @@ TABLE: Final[dict[Event, tuple[MonitorState | None, AlertKind | None]]] = {
     Event.FAIL_HOLD: (None, None),
     Event.MAINTENANCE: (MonitorState.MAINTENANCE, None),
     Event.UNREACHABLE: (MonitorState.UNREACHABLE, None),
+    Event.FAIL_AWAITING_PARENT: (None, None),
 }
 
 
@@ -109,6 +117,8 @@ def classify(prev: MonitorStatus, outcome: Outcome, policy: AlertPolicy, context
         return Event.WARNING_AGAIN if same else Event.WARNING
     if context.parent_failing:
         return Event.UNREACHABLE
+    if context.parent_unknown:
+        return Event.FAIL_AWAITING_PARENT
     if prev.state is MonitorState.LOST:
         return Event.FAIL_HOLD
     failures = prev.consecutive_failures + 1
@@ -176,8 +186,12 @@ def _default_reason(event: Event) -> str:
 
 def pause(prev: MonitorStatus, *, monitor_id: int, now: datetime) -> Decision:
     """The monitor was disabled: Paused, with a transition (no alert)."""
+    already = prev.state is MonitorState.PAUSED and prev.since is not None
     status = prev.evolve(
-        state=MonitorState.PAUSED, since=now, consecutive_failures=0, version=prev.version + 1
+        state=MonitorState.PAUSED,
+        since=prev.since if already else now,  # paused since then, across restarts
+        consecutive_failures=0,
+        version=prev.version + 1,
     )
     transition = None
     if prev.state is not MonitorState.PAUSED:
