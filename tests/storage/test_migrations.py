@@ -101,8 +101,27 @@ async def test_setting_up_waits_for_another_process_holding_the_sqlite_lock(
 
 
 async def test_without_migrations_an_empty_database_is_refused(db_url: str) -> None:
-    with pytest.raises(StorageError, match="revision None"):
+    with pytest.raises(StorageError, match=r"no pop3watch (database at|data yet)"):
         await Storage.connect(db_url, migrate=False)
+
+
+async def test_a_reader_creates_nothing_for_a_missing_database(tmp_path: Path) -> None:
+    """`pop3watch status --data-dir typo` must not leave a directory and a database."""
+    path = tmp_path / "typo" / "pop3watch.db"
+    with pytest.raises(StorageError, match=r"no pop3watch database at .*check --data-dir"):
+        await Storage.connect(f"sqlite:///{path}", migrate=False)
+    assert not path.parent.exists()
+
+
+async def test_a_reader_tells_an_unknown_schema_revision_from_an_old_one(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    url = f"sqlite:///{path}"
+    await (await Storage.connect(url)).close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+        conn.commit()
+    with pytest.raises(StorageError, match=r"does not know .*a newer pop3watch wrote it"):
+        await Storage.connect(url, migrate=False)
 
 
 async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:

@@ -48,6 +48,12 @@ def head_revision() -> str:
     return head
 
 
+def known_revisions() -> frozenset[str]:
+    """Every revision the package ships (a database at one of them can be upgraded)."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return frozenset(rev.revision for rev in scripts.walk_revisions())
+
+
 def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 

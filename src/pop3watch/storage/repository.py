@@ -36,12 +36,14 @@ from pop3watch.storage.engine import (
     ensure_wal,
     masked_url,
     normalize_url,
+    sqlite_file,
     url_password,
 )
 from pop3watch.storage.guard import storage_errors
 from pop3watch.storage.migrate import (
     current_revision,
     head_revision,
+    known_revisions,
     sqlite_busy_timeout,
     sqlite_foreign_keys,
     upgrade,
@@ -107,6 +109,11 @@ class Storage:
         the one this code needs.
         """
         parsed = normalize_url(url)
+        path = sqlite_file(parsed)
+        if not migrate and path is not None and not path.exists():
+            # A reader must not leave an empty database (and its directory) behind for a
+            # mistyped --data-dir.
+            raise StorageError(f"no pop3watch database at {path}: check --data-dir")
         async with storage_errors("opening the database", masked_url(parsed), url_password(parsed)):
             db = create_database(parsed)
         storage = cls(db)
@@ -126,11 +133,23 @@ class Storage:
         return storage
 
     def _require_head(self, revision: str | None) -> None:
-        if revision != head_revision():
+        """Readers (status, history, report) need the schema the service writes."""
+        head = head_revision()
+        if revision == head:
+            return
+        if revision is None:
             raise StorageError(
-                f"the schema of {self.safe_url} is at revision {revision}, this version of "
-                f"pop3watch needs {head_revision()}: connect with migrations enabled"
+                f"{self.safe_url} holds no pop3watch data yet: `pop3watch run` creates it"
             )
+        if revision in known_revisions():
+            raise StorageError(
+                f"the schema of {self.safe_url} is at revision {revision}, older than this "
+                f"version of pop3watch reads ({head}): `pop3watch run` upgrades it"
+            )
+        raise StorageError(
+            f"the schema of {self.safe_url} is at revision {revision}, which this version "
+            f"of pop3watch does not know (it reads {head}): a newer pop3watch wrote it"
+        )
 
     async def close(self) -> None:
         """Close every pooled connection (at shutdown; a later call would reconnect)."""
