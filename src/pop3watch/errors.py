@@ -232,11 +232,21 @@ class MailboxThreshold(CheckError):
 
 
 class StorageError(Pop3WatchError):
-    """The database is locked, gone or refused a write; callers buffer and retry."""
+    """The database is locked, gone or refused a write; callers buffer and retry.
+
+    ``permanent`` marks what waiting cannot mend (a file that is not a database, a
+    schema from a newer pop3watch): the service says so and stops instead of retrying.
+    """
 
     code = "storage_unavailable"
     default_message = "The database is unavailable"
     default_phase = Phase.STORAGE
+
+    def __init__(
+        self, detail: str = "", *, phase: Phase | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(detail, phase=phase)
+        self.permanent = permanent
 
 
 def _all_codes() -> dict[str, type[Pop3WatchError]]:

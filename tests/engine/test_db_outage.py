@@ -110,3 +110,29 @@ async def test_unreachable_database_at_start_is_retried_and_stop_still_works(
     await asyncio.wait_for(task, 10)
     assert "retrying in" in caplog.text
     assert "hunter2" not in caplog.text
+
+
+@pytest.mark.parametrize("junk", ["not a database", "newer schema"])
+async def test_what_waiting_cannot_mend_stops_the_service(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, junk: str
+) -> None:
+    """A file that is not a database, or a schema from a newer pop3watch, is not an
+    outage: the service says so once and stops, failed, instead of retrying forever."""
+    caplog.set_level("ERROR")
+    db = tmp_path / "pop3watch.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    if junk == "not a database":
+        db.write_bytes(b"this is a text file, not SQLite\n" * 200)
+    else:
+        await (await Storage.connect(url)).close()
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = '9999'")
+        conn.close()
+    config = parse_config(
+        f'service: {{database_url: "{url}"}}\nmonitors:\n  - {{name: a, host: 127.0.0.1}}\n'
+    )
+    service = Service(config)
+    await asyncio.wait_for(service.run(asyncio.Event()), 20)
+    assert service.failed
+    assert "needs fixing by hand" in caplog.text
+    assert "retrying in" not in caplog.text

@@ -68,6 +68,10 @@ class Service:
             try:
                 return await attempt()
             except StorageError as exc:
+                if exc.permanent:
+                    log.error("%s: %s; this needs fixing by hand, stopping", what, exc.message)
+                    self.failed = True
+                    return None
                 log.error("%s: %s; retrying in %.0f s", what, exc.message, delay)
             with suppress(TimeoutError):
                 async with asyncio.timeout(delay):

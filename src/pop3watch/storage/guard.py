@@ -61,13 +61,27 @@ async def storage_errors(
     try:
         yield
     except DATABASE_ERRORS as exc:
-        raise StorageError(_message(operation, safe_url, exc, password)) from exc
+        raise StorageError(
+            _message(operation, safe_url, exc, password), permanent=is_permanent(exc)
+        ) from exc
     except StatementError as exc:
         if isinstance(exc.orig, ValueError | TypeError):  # raised while binding a parameter
             raise exc.orig from None
         if isinstance(exc.orig, DATABASE_ERRORS):
-            raise StorageError(_message(operation, safe_url, exc.orig, password)) from exc
+            raise StorageError(
+                _message(operation, safe_url, exc.orig, password),
+                permanent=is_permanent(exc.orig),
+            ) from exc
         raise
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether no amount of waiting fixes ``exc``: Alembic cannot find the database's
+    revision (a newer pop3watch wrote it), or SQLite finds no database in the file."""
+    if isinstance(exc, CommandError):
+        return True
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return isinstance(cause, sqlite3.DatabaseError) and "file is not a database" in str(cause)
 
 
 def _message(operation: str, safe_url: str, exc: BaseException, password: str | None) -> str:
