@@ -254,3 +254,34 @@ def test_a_secret_pasted_where_its_variable_name_belongs_is_refused(tmp_path: Pa
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "name of an environment variable" in proc.stdout + proc.stderr
     assert "w0rd" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_the_service_log_holds_no_sql(tmp_path: Path, level: str) -> None:
+    """The SQL drivers' loggers print statements and every parameter below WARNING:
+    monitor settings, server text, transcripts. They stay quiet at any log_level."""
+    import signal
+    import time
+
+    config = tmp_path / "pop3watch.yaml"
+    config.write_text(
+        f"service: {{log_level: {level}, flush_interval_s: 0.1}}\n"
+        "defaults: {interval_up: 1, interval_down: 1, timeout: 1}\n"
+        "monitors:\n  - {name: closed, type: tcp, host: 127.0.0.1, port: 1}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pop3watch", "run", "--config", str(config),
+         "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(4)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "pop3watch running" in err, err
+    import re
+
+    assert not re.search(r"(DEBUG|INFO) (sqlalchemy|aiosqlite|asyncpg|psycopg)", err), err
+    for statement in ("INSERT", "SELECT", "COMMIT"):
+        assert statement not in err, err

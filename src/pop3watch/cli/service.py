@@ -79,10 +79,10 @@ def run(config: ConfigOption = DEFAULT_CONFIG, data_dir: DataDirOption = None) -
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # At debug level these loggers write every SQL parameter: monitor settings, server
-    # text, transcripts. pop3watch's own debug output never holds them.
-    for chatty in ("aiosqlite", "sqlalchemy.engine", "asyncpg", "psycopg"):
-        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.root.level))
+    # Below WARNING these loggers write SQL statements and every parameter (monitor
+    # settings, server text, transcripts); pop3watch's own debug output never holds them.
+    for chatty in ("aiosqlite", "sqlalchemy", "asyncpg", "psycopg"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     async def main() -> bool:
         stop = asyncio.Event()
