@@ -843,6 +843,12 @@ async def test_a_malformed_stat_answer_is_quoted_redacted(scripted: ScriptedFact
         "STAT answer is not '+OK count octets', got \"none for ***\""
     )
     assert PASSWORD not in result.model_dump_json()
+    # The STAT answer appears once, where it came, before the QUIT that followed it.
+    said = [f"{line.dir}: {line.text}" for line in result.transcript if line.dir in "CS"]
+    stat_at = said.index("C: STAT")
+    assert said[stat_at + 1] == "S: +OK none for ***"
+    assert said.count("S: +OK none for ***") == 1
+    assert said[stat_at + 2] == "C: QUIT"
 
 
 def test_an_error_shows_only_its_current_fields() -> None:

@@ -211,10 +211,7 @@ class _Pop3Check:
             if error.phase is None:
                 error.phase = self.phase
             error.detail = escape(self.redactor(error.detail))
-            if error.server_text is not None:
-                # The line that broke the session belongs in the transcript too (which
-                # redacts and escapes what it shows); the message quotes it made safe.
-                self.transcript.server(error.server_text)
+            if error.server_text is not None:  # quoted by the message: made safe first
                 error.server_text = escape(self.redactor(error.server_text))
             self.transcript.note(f"{error.code}: {error.message}")
         return self._result(error)

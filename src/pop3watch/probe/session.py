@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 
+from pop3watch.errors import Pop3WatchError
 from pop3watch.pop3 import (
     NEED_DATA,
     Challenge,
@@ -64,7 +65,14 @@ class Pop3Session:
         conn = self.conn
         while True:
             if not conn.needs_data:
-                event = conn.next_event()
+                try:
+                    event = conn.next_event()
+                except Pop3WatchError as exc:
+                    if exc.server_text is not None:
+                        # The line the core could not take is what the server said too;
+                        # the transcript redacts and escapes it like any other.
+                        self.transcript.server(exc.server_text)
+                    raise
                 if event is not NEED_DATA:
                     assert not isinstance(event, NeedData)
                     self.transcript.server_said(event, render_event)
