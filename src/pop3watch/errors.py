@@ -249,6 +249,13 @@ class StorageError(Pop3WatchError):
         self.permanent = permanent
 
 
+class InternalError(Pop3WatchError):
+    """A bug of pop3watch's own surfaced while checking: not a verdict on the server."""
+
+    code = "internal_error"
+    default_message = "Internal error in pop3watch (a bug; please report it)"
+
+
 def _all_codes() -> dict[str, type[Pop3WatchError]]:
     found: dict[str, type[Pop3WatchError]] = {}
     stack: list[type[Pop3WatchError]] = [Pop3WatchError]

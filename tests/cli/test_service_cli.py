@@ -7,8 +7,11 @@ import csv
 import io
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -179,11 +182,15 @@ def test_report_json_and_csv(filled: Path) -> None:
     )
 
 
+def database_config(tmp_path: Path, url: str) -> Path:
+    """A configuration with no monitors and this database URL."""
+    config = tmp_path / "db.yaml"
+    config.write_text(f'service: {{database_url: "{url}"}}\nmonitors: []\n')
+    return config
+
+
 def test_database_unreachable_is_a_clear_error(tmp_path: Path) -> None:
-    config = tmp_path / "pg.yaml"
-    config.write_text(
-        'service: {database_url: "postgresql+asyncpg://u:hunter2@127.0.0.1:1/x"}\nmonitors: []\n'
-    )
+    config = database_config(tmp_path, "postgresql+asyncpg://u:hunter2@127.0.0.1:1/x")
     proc = cli("status", "--config", str(config))
     assert proc.returncode == 2
     assert proc.stderr.startswith("pop3watch: ")
@@ -212,9 +219,7 @@ def test_history_table_shows_server_text_literally(filled: Path) -> None:
 def test_a_database_password_is_masked_whatever_it_holds(
     tmp_path: Path, url: str, secret: str
 ) -> None:
-    config = tmp_path / "pg.yaml"
-    config.write_text(f'service: {{database_url: "{url}"}}\nmonitors: []\n')
-    proc = cli("status", "--config", str(config))
+    proc = cli("status", "--config", str(database_config(tmp_path, url)))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     for piece in (secret, secret[:4], secret[-4:]):
         assert piece not in proc.stderr + proc.stdout
@@ -231,14 +236,9 @@ def test_a_database_password_is_masked_whatever_it_holds(
 def test_a_database_url_the_storage_cannot_open_fails_validation(
     tmp_path: Path, url: str, message: str
 ) -> None:
-    config = tmp_path / "bad.yaml"
-    config.write_text(f'service: {{database_url: "{url}"}}\nmonitors: []\n')
-    for command in ("validate", "status"):
-        proc = (
-            cli(command, str(config))
-            if command == "validate"
-            else cli(command, "--config", str(config))
-        )
+    config = str(database_config(tmp_path, url))
+    for args in (["validate", config], ["status", "--config", config]):
+        proc = cli(*args)
         assert proc.returncode == 3, proc.stdout + proc.stderr
         assert message in proc.stderr + proc.stdout
         assert "Traceback" not in proc.stderr
@@ -260,9 +260,6 @@ def test_a_secret_pasted_where_its_variable_name_belongs_is_refused(tmp_path: Pa
 def test_the_service_log_holds_no_sql(tmp_path: Path, level: str) -> None:
     """The SQL drivers' loggers print statements and every parameter below WARNING:
     monitor settings, server text, transcripts. They stay quiet at any log_level."""
-    import signal
-    import time
-
     config = tmp_path / "pop3watch.yaml"
     config.write_text(
         f"service: {{log_level: {level}, flush_interval_s: 0.1}}\n"
@@ -280,8 +277,6 @@ def test_the_service_log_holds_no_sql(tmp_path: Path, level: str) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert "pop3watch running" in err, err
-    import re
-
     assert not re.search(r"(DEBUG|INFO) (sqlalchemy|aiosqlite|asyncpg|psycopg)", err), err
     for statement in ("INSERT", "SELECT", "COMMIT"):
         assert statement not in err, err

@@ -150,6 +150,18 @@ async def login(srv: ScriptedServer, certs: CertBundle, **kw: Any) -> CheckResul
     return await run(srv, **(base | kw))
 
 
+async def plain_login(srv: ScriptedServer, **kw: Any) -> CheckResult:
+    """A check that logs in as alice without TLS, as its owner allowed (USER/PASS unless
+    ``kw`` says otherwise)."""
+    base: dict[str, Any] = {
+        "auth": "user",
+        "user": "alice",
+        "password_env": "SCRIPTED_PW",
+        "allow_plaintext_auth": True,
+    }
+    return await run(srv, **(base | kw))
+
+
 def tls_script(certs: CertBundle, **kw: Any) -> Pop3Script:
     return Pop3Script(tls_context=certs.good, **kw)
 
@@ -642,9 +654,7 @@ async def test_a_server_ignoring_close_notify_cannot_stretch_the_deadline(
 
 async def test_apop_without_timestamp_is_unsupported(scripted: ScriptedFactory) -> None:
     srv = scripted(Pop3Script(greeting=b"+OK no timestamp here\r\n"))
-    result = await run(
-        srv, auth="apop", user="alice", password_env="SCRIPTED_PW", allow_plaintext_auth=True
-    )
+    result = await plain_login(srv, auth="apop")
     assert code(result) == ("auth_unsupported", "auth")
     assert "APOP" not in srv.commands()
 
@@ -783,9 +793,7 @@ async def test_a_two_character_password_echoed_by_the_server_is_redacted(
 ) -> None:
     monkeypatch.setenv("SCRIPTED_SHORT", "Qz")
     srv = scripted(Pop3Script(overrides={"PASS": b"-ERR wrong password Qz for alice\r\n"}))
-    result = await run(
-        srv, auth="user", user="alice", password_env="SCRIPTED_SHORT", allow_plaintext_auth=True
-    )
+    result = await plain_login(srv, password_env="SCRIPTED_SHORT")
     assert code(result) == ("auth_failed", "auth")
     assert (result.error.message if result.error else "").endswith("wrong password *** for alice")
     assert "S: -ERR wrong password *** for alice" in [
@@ -811,9 +819,7 @@ async def test_a_password_echoed_in_a_malformed_answer_is_redacted_whole(
     monkeypatch.setenv("SCRIPTED_ECHO", password)
     answer = b"WHAT " + b"X" * 50 + password.encode() + b"\r\n"
     srv = scripted(Pop3Script(overrides={"PASS": answer}))
-    result = await run(
-        srv, auth="user", user="alice", password_env="SCRIPTED_ECHO", allow_plaintext_auth=True
-    )
+    result = await plain_login(srv, password_env="SCRIPTED_ECHO")
     assert code(result) == ("protocol_violation", "auth")
     assert result.error is not None
     assert result.error.message.startswith(
@@ -829,14 +835,7 @@ async def test_a_password_echoed_in_a_malformed_answer_is_redacted_whole(
 
 async def test_a_malformed_stat_answer_is_quoted_redacted(scripted: ScriptedFactory) -> None:
     srv = scripted(Pop3Script(overrides={"STAT": f"+OK none for {PASSWORD}\r\n".encode()}))
-    result = await run(
-        srv,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-        allow_plaintext_auth=True,
-        stat=True,
-    )
+    result = await plain_login(srv, stat=True)
     assert code(result) == ("protocol_violation", "stat")
     assert result.error is not None
     assert result.error.message.endswith(
@@ -868,14 +867,7 @@ async def test_stat_takes_ascii_digits_only(scripted: ScriptedFactory, answer: s
     """ "²" would crash int(), Arabic-Indic digits would be read as a count: both are a
     protocol violation, and the session still ends with QUIT."""
     srv = scripted(Pop3Script(overrides={"STAT": answer.encode() + b"\r\n"}))
-    result = await run(
-        srv,
-        auth="user",
-        user="alice",
-        password_env="SCRIPTED_PW",
-        allow_plaintext_auth=True,
-        stat=True,
-    )
+    result = await plain_login(srv, stat=True)
     assert code(result) == ("protocol_violation", "stat")
     assert result.mailbox is None
     assert srv.commands()[-1] == "QUIT"
@@ -956,14 +948,7 @@ async def test_a_secret_that_is_not_utf8_is_refused_before_connecting(
     monkeypatch.setenv("SCRIPTED_BAD_BYTES", "pa\udcffss")
     assert os.environb[b"SCRIPTED_BAD_BYTES"] == b"pa\xffss"
     srv = scripted(Pop3Script())
-    result = await run(
-        srv,
-        auth=auth,
-        user="alice",
-        password_env="SCRIPTED_BAD_BYTES",
-        allow_plaintext_auth=True,
-        **extra,
-    )
+    result = await plain_login(srv, auth=auth, password_env="SCRIPTED_BAD_BYTES", **extra)
     assert code(result) == ("config_invalid", "config")
     assert result.error is not None
     assert "not valid UTF-8" in result.error.message
@@ -1156,9 +1141,7 @@ async def test_mailbox_thresholds(
 
 async def test_allowed_plaintext_auth_does_log_in(scripted: ScriptedFactory) -> None:
     srv = scripted(Pop3Script())
-    result = await run(
-        srv, auth="user", user="alice", password_env="SCRIPTED_PW", allow_plaintext_auth=True
-    )
+    result = await plain_login(srv)
     assert result.status is Status.UP, result.error
     assert "PASS ***" in [line.text for line in result.transcript]
 

@@ -14,16 +14,9 @@ import typer
 from pydantic import ValidationError
 
 from pop3watch import aio
-from pop3watch.cli.render import (
-    EXIT_CONFIG,
-    INTERNAL_ERROR,
-    exit_code,
-    human_line,
-    nagios_output,
-)
-from pop3watch.errors import ConfigError
+from pop3watch.cli.render import EXIT_CONFIG, exit_code, human_line, nagios_output
+from pop3watch.errors import ConfigError, InternalError
 from pop3watch.probe import CheckResult, check_pop3
-from pop3watch.probe.result import ErrorInfo, Status
 from pop3watch.probe.settings import AuthMode, CheckSettings, IpFamily, TlsMode
 
 
@@ -51,16 +44,19 @@ def validation_problems(exc: ValidationError) -> list[str]:
     return problems
 
 
-def config_result(host: str, problems: list[str]) -> CheckResult:
-    """A result for settings that could not be built: the same shape as any other, so a
-    script reading ``--json`` parses one schema, with code ``config_invalid``."""
-    error = ConfigError("; ".join(problems))
-    return CheckResult(
-        status=Status.DOWN,
-        error=ErrorInfo.from_error(error),
-        started_at=datetime.now(UTC),
-        target=host,
-    )
+def config_problem_output(
+    host: str, problems: list[str], *, json_output: bool, nagios: bool
+) -> str | None:
+    """What stdout says of settings that could not be built: with ``--json`` a result of
+    the usual shape (code ``config_invalid``, so a script parses one schema), with
+    ``--nagios`` the reasons on the one line Nagios shows; None otherwise (stderr says it)."""
+    if json_output:
+        error = ConfigError("; ".join(problems))
+        result = CheckResult.failed(error, target=host, started_at=datetime.now(UTC))
+        return result.model_dump_json(indent=2)
+    if nagios:
+        return f"POP3 UNKNOWN - invalid configuration: {'; '.join(problems)}"
+    return None
 
 
 def usage_error_output(args: list[str], message: str) -> str | None:
@@ -70,14 +66,14 @@ def usage_error_output(args: list[str], message: str) -> str | None:
     None for other commands and outputs (the usage message on stderr says it all)."""
     if "check" not in args:
         return None
-    problems = [message.strip().replace("Value error, ", "")]
-    if "--json" in args:
-        rest = args[args.index("check") + 1 :]
-        host = next((a for a in rest if not a.startswith("-")), "")
-        return config_result(host, problems).model_dump_json(indent=2)
-    if "--nagios" in args:
-        return f"POP3 UNKNOWN - invalid configuration: {problems[0]}"
-    return None
+    rest = args[args.index("check") + 1 :]
+    host = next((a for a in rest if not a.startswith("-")), "")
+    return config_problem_output(
+        host,
+        [message.strip().replace("Value error, ", "")],
+        json_output="--json" in args,
+        nagios="--nagios" in args,
+    )
 
 
 def check(
@@ -184,25 +180,19 @@ def check(
         settings = settings_from_options(options)
     except (ValidationError, ValueError) as exc:
         problems = validation_problems(exc) if isinstance(exc, ValidationError) else [str(exc)]
-        if json_output:
-            typer.echo(config_result(host, problems).model_dump_json(indent=2))
-        elif nagios:
-            # A plugin's first line is all that Nagios shows: the reasons go on it.
-            typer.echo(f"POP3 UNKNOWN - invalid configuration: {'; '.join(problems)}")
+        stdout = config_problem_output(host, problems, json_output=json_output, nagios=nagios)
+        if stdout is not None:
+            typer.echo(stdout)
         for problem in problems:
             typer.echo(f"pop3watch: invalid configuration: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     try:
         result = aio.run(check_pop3(settings))
     except Exception as exc:  # a bug of ours: say so in the output's own shape, exit 3
-        result = CheckResult(
-            status=Status.DOWN,
-            error=ErrorInfo(
-                code=INTERNAL_ERROR,
-                message=f"internal error: {type(exc).__name__} (a pop3watch bug; please report it)",
-            ),
-            started_at=datetime.now(UTC),
+        result = CheckResult.failed(
+            InternalError(type(exc).__name__),
             target=settings.target,
+            started_at=datetime.now(UTC),
         )
     if diagnose:
         # JSON must parse and a plugin's first line is its status: the transcript goes to

@@ -5,23 +5,22 @@ Rule: presentation only; the result already holds everything (and no secret).
 
 from __future__ import annotations
 
+from pop3watch.errors import ConfigError, ConfigMissing, InternalError
 from pop3watch.probe.result import CheckResult, Status
 from pop3watch.probe.verdict import Thresholds
 
 EXIT_CODES = {Status.UP: 0, Status.WARN: 1, Status.DOWN: 2}
 EXIT_CONFIG = 3
-CONFIG_CODES = frozenset({"config_missing", "config_invalid"})
-#: A bug of ours, not a verdict on the server: UNKNOWN, as plugins report their own faults.
-INTERNAL_ERROR = "internal_error"
+#: Codes that say the check could not run: bad configuration, or a bug of ours (not a
+#: verdict on the server): exit 3, UNKNOWN, as plugins report their own faults.
+NOT_RUN_CODES = frozenset({ConfigError.code, ConfigMissing.code, InternalError.code})
 NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 
 
 def exit_code(result: CheckResult) -> int:
     """0 up, 1 warn, 2 down, 3 when the check could not run for lack of configuration
     (or because of a fault of pop3watch's own)."""
-    if result.error is not None and (
-        result.error.code in CONFIG_CODES or result.error.code == INTERNAL_ERROR
-    ):
+    if result.error is not None and result.error.code in NOT_RUN_CODES:
         return EXIT_CONFIG
     return EXIT_CODES[result.status]
 

@@ -23,7 +23,6 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from pop3watch import aio
 from pop3watch.cli.durations import parse_since
@@ -45,6 +44,9 @@ DataDirOption = Annotated[
 DEFAULT_CONFIG = Path("pop3watch.yaml")
 
 err_console = Console(stderr=True)
+# Tables hold server text: shown as it is, never read as rich markup (a hostile server's
+# "[link=...]" would reach the terminal as a hyperlink, and "[/]" would crash the print).
+table_console = Console(markup=False, highlight=False)
 
 
 def _load(path: Path) -> Pop3WatchConfig:
@@ -183,27 +185,16 @@ def status(
     table = Table("monitor", "state", "since", "last", "rtt", "24h", "30d", "reason")
     for row in rows:
         table.add_row(
-            *map(
-                _cell,
-                (
-                    row["name"],
-                    row["state"],
-                    (row["since"] or "-")[:19],
-                    row["last_status"] or "-",
-                    "-" if row["rtt_ms"] is None else f"{row['rtt_ms']:.1f} ms",
-                    _pct(row["uptime_24h"]),
-                    _pct(row["uptime_30d"]),
-                    row["last_error"] or "",
-                ),
-            )
+            row["name"],
+            row["state"],
+            (row["since"] or "-")[:19],
+            row["last_status"] or "-",
+            "-" if row["rtt_ms"] is None else f"{row['rtt_ms']:.1f} ms",
+            _pct(row["uptime_24h"]),
+            _pct(row["uptime_30d"]),
+            row["last_error"] or "",
         )
-    Console(highlight=False).print(table)
-
-
-def _cell(value: str) -> Text:
-    """A table cell shown as it is: rich would read ``[bold]`` or ``[link=...]`` in a
-    server's error text as markup (and ``[/]`` would crash it)."""
-    return Text(value)
+    table_console.print(table)
 
 
 def _print_rows(rows: Sequence[dict[str, Any]], *, as_json: bool, as_csv: bool) -> None:
@@ -222,8 +213,8 @@ def _print_rows(rows: Sequence[dict[str, Any]], *, as_json: bool, as_csv: bool) 
             return
         table = Table(*rows[0].keys())
         for row in rows:
-            table.add_row(*(_cell("" if v is None else str(v)) for v in row.values()))
-        Console(highlight=False).print(table)
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        table_console.print(table)
 
 
 def history(

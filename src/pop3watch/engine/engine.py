@@ -19,9 +19,10 @@ from pop3watch.engine.records import outcome_of, stored_result
 from pop3watch.engine.runtime import MonitorRuntime
 from pop3watch.engine.scheduler import Clock, Scheduler, spread_offset
 from pop3watch.engine.writer import ResultWriter
+from pop3watch.errors import InternalError
 from pop3watch.model import MonitorState, MonitorStatus
 from pop3watch.probe.registry import run_probe
-from pop3watch.probe.result import CheckResult, ErrorInfo, Status
+from pop3watch.probe.result import CheckResult
 from pop3watch.storage.records import StatusUpdate
 
 log = logging.getLogger(__name__)
@@ -99,14 +100,11 @@ class Engine:
             return await self._probe(monitor.probe, monitor.settings)
         except Exception as exc:  # a bug, not a server fault: record it, keep going
             log.exception("check of %s raised", monitor.name)
-            return CheckResult(
+            return CheckResult.failed(
+                InternalError(type(exc).__name__),
                 probe=monitor.probe,
-                status=Status.DOWN,
-                error=ErrorInfo(
-                    code="internal_error", message=f"internal error: {type(exc).__name__}"
-                ),
-                started_at=self._wall(),
                 target="",
+                started_at=self._wall(),
             )
 
     async def _check(self, monitor_id: int, due: float) -> float | None:

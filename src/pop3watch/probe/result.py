@@ -122,6 +122,20 @@ class CheckResult(BaseModel):
     greeting: str | None = None
     transcript: list[TranscriptLine] = Field(default_factory=list)
 
+    @classmethod
+    def failed(
+        cls, error: Pop3WatchError, *, target: str, probe: str = "pop3", started_at: datetime
+    ) -> CheckResult:
+        """The result of a check that could not run: down, with ``error`` as its reason
+        and nothing measured (the shape every reader already parses)."""
+        return cls(
+            probe=probe,
+            status=Status.DOWN,
+            error=ErrorInfo.from_error(error),
+            started_at=started_at,
+            target=target,
+        )
+
     @property
     def ok(self) -> bool:
         return self.status is not Status.DOWN

@@ -67,6 +67,7 @@ TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 Port = Annotated[int, Field(ge=1, le=65535)]
 NonNegative = Annotated[int, Field(ge=0)]
 Millis = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)]
 
 
 def _is_ip(value: str) -> bool:
@@ -178,7 +179,7 @@ class CheckSettings(BaseModel):
     down_messages: NonNegative | None = None
     warn_octets: NonNegative | None = None
     down_octets: NonNegative | None = None
-    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 10.0
+    timeout: Timeout = 10.0
     warn_rtt_ms: Millis | None = None
     down_rtt_ms: Millis | None = None
 
@@ -363,7 +364,7 @@ class TcpSettings(BaseModel):
     host: str = Field(min_length=1, max_length=253)
     port: Port
     ip_family: IpFamily = IpFamily.AUTO
-    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)] = 10.0
+    timeout: Timeout = 10.0
     expect_banner: str | None = Field(
         default=None, description="regular expression the first line must match"
     )

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -87,8 +88,8 @@ class Database:
         return masked_url(self.url)
 
 
-# Query parameters the drivers read a password from (libpq's and asyncpg's spellings).
 _MASK = "***"
+# Query parameters the drivers read a password from (libpq's and asyncpg's spellings).
 _PASSWORD_PARAMETERS = frozenset({"password", "passwd", "pwd", "sslpassword"})
 
 
@@ -114,15 +115,14 @@ def masked_url(url: str | URL) -> str:
         # "user:pa@ss@host": an unencoded "@" in the password, which the parser splits at
         # the first "@"; whatever comes before the last one may be part of the secret.
         parsed = parsed.set(host=parsed.host.rpartition("@")[2], password=_MASK)
-    masked = "x" * 8  # a placeholder that survives URL quoting, replaced below
     if any(key.lower() in _PASSWORD_PARAMETERS for key in parsed.query):
         query = {
-            key: (masked if key.lower() in _PASSWORD_PARAMETERS else value)
+            key: (_MASK if key.lower() in _PASSWORD_PARAMETERS else value)
             for key, value in parsed.query.items()
         }
         parsed = parsed.set(query=query)
-    text = parsed.render_as_string(hide_password=True)
-    return text.replace(f"={masked}", f"={_MASK}")
+    # The query string is rendered URL-quoted: "***" would read "%2A%2A%2A".
+    return parsed.render_as_string(hide_password=True).replace(quote(_MASK, safe=""), _MASK)
 
 
 def normalize_url(url: str | URL) -> URL:
