@@ -12,6 +12,8 @@ in flight are drained (bounded) and not counted.
   ``getrusage(RUSAGE_SELF)`` (user+sys). Optionally also samples RTT against the
   delayed-greeting server every ``rtt_interval_s`` from the same event loop (or *only*
   that, with ``concurrency = 0``).
+- ``pop3watch_full``: the same, with no chain remembered between checks
+  (``VERIFIED_CHAINS.enabled = False``): every handshake verifies the chain's signatures.
 - ``check_pop``: a posix_spawn/wait4 driver keeping ``concurrency`` plugin processes
   running; client CPU is the sum of the reaped plugins' rusage (from wait4, cross-checked
   against ``RUSAGE_CHILDREN``). The driver's own CPU (spawning, reaping) is reported
@@ -148,7 +150,11 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
 
 async def _pop3watch_cell(spec: dict[str, Any]) -> dict[str, Any]:
     from pop3watch.probe import CheckSettings, run_probe
+    from pop3watch.probe.verified_chains import VERIFIED_CHAINS
 
+    # "pop3watch_full": the reference without remembered chains, every handshake
+    # verifying the chain's signatures as the first check of a server does.
+    VERIFIED_CHAINS.enabled = spec["tool"] != "pop3watch_full"
     tls = bool(spec["tls"])
     settings = CheckSettings(
         host=spec["host"],
@@ -434,7 +440,12 @@ def run_blackbox(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-DRIVERS = {"pop3watch": run_pop3watch, "check_pop": run_check_pop, "blackbox": run_blackbox}
+DRIVERS = {
+    "pop3watch": run_pop3watch,
+    "pop3watch_full": run_pop3watch,
+    "check_pop": run_check_pop,
+    "blackbox": run_blackbox,
+}
 
 
 def main() -> None:

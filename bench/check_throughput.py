@@ -54,12 +54,15 @@ PLUGINS = Path("/usr/lib/nagios/plugins")
 EXPORTER = Path("/usr/bin/prometheus-blackbox-exporter")
 KEEP_MARKER = "<!-- Everything below this line is kept when the benchmark rewrites the file. -->"
 
-TOOLS = ("pop3watch", "check_pop", "blackbox")
+TOOLS = ("pop3watch", "pop3watch_full", "check_pop", "blackbox")
+# Tools measured in TLS mode only: a plain check verifies no certificate chain.
+TLS_ONLY_TOOLS = frozenset({"pop3watch_full"})
 CERT_KEY_LABELS = {"ecdsa": "ECDSA P-256 (leaf and CA)", "rsa": "RSA 2048 (leaf and CA)"}
 MODES = ("plain", "tls")
 TOOL_LABEL = {
     ("pop3watch", "plain"): "pop3watch (in-process, uvloop)",
     ("pop3watch", "tls"): "pop3watch (in-process, uvloop)",
+    ("pop3watch_full", "tls"): "pop3watch, every chain verified in full (reference)",
     ("check_pop", "plain"): "check_pop (spawn per check)",
     ("check_pop", "tls"): "check_spop (spawn per check)",
     ("blackbox", "plain"): "blackbox_exporter /probe",
@@ -336,7 +339,12 @@ def _timeout(args: argparse.Namespace) -> float:
 
 
 def run_cells(env: Env, args: argparse.Namespace) -> dict[tuple[str, str], Cell]:
-    cells = {(t, m): Cell(t, m) for m in MODES for t in args.tools}
+    cells = {
+        (t, m): Cell(t, m)
+        for m in MODES
+        for t in args.tools
+        if m == "tls" or t not in TLS_ONLY_TOOLS
+    }
     for tool, reason in env.absent.items():
         for mode in MODES:
             if (tool, mode) in cells:
@@ -350,6 +358,8 @@ def run_cells(env: Env, args: argparse.Namespace) -> dict[tuple[str, str], Cell]
     for rnd in range(1, args.repeat + 1):
         for mode in MODES:
             for tool in args.tools:
+                if (tool, mode) not in cells:
+                    continue
                 cell = cells[(tool, mode)]
                 if any(p.startswith("skipped") for p in cell.problems):
                     continue
@@ -532,6 +542,27 @@ def ratio_rows(cells: dict[tuple[str, str], Cell]) -> tuple[list[str], bool]:
             f"| {name} | {ours.per_cpu:,.0f} | {theirs.per_cpu:,.0f} | {ratio:.2f}x "
             f"| >= {target:g}x | {verdict} | {spread} | {at_target} | {_num(tput, 2)}x |"
         )
+    for peer, mode, target in TARGETS:
+        # For reference, not judged: the TLS check as the first check of a server runs it,
+        # verifying the chain's signatures (see verified_chains), against the same peers.
+        full, theirs = cells.get(("pop3watch_full", mode)), cells.get((peer, mode))
+        if not full or not theirs or not full.per_cpu or not theirs.per_cpu:
+            continue
+        theirs_by_round = theirs.per_cpu_by_round()
+        paired = [
+            value / theirs_by_round[rnd]
+            for rnd, value in full.per_cpu_by_round().items()
+            if rnd in theirs_by_round
+        ]
+        spread = f"{min(paired):.2f}-{max(paired):.2f}x" if paired else ""
+        tput = (full.rate or 0) / theirs.rate if theirs.rate else None
+        peer_name = TOOL_LABEL[(peer, mode)].split(" ")[0]
+        rows.append(
+            f"| {mode}: pop3watch, every chain verified in full, vs {peer_name} "
+            f"| {full.per_cpu:,.0f} | {theirs.per_cpu:,.0f} | {full.per_cpu / theirs.per_cpu:.2f}x "
+            f"| (>= {target:g}x) | reference | {spread} | "
+            f"{sum(r >= target for r in paired)} of {len(paired)} | {_num(tput, 2)}x |"
+        )
     return rows, all_pass
 
 
@@ -636,7 +667,8 @@ def render(
         "",
         f"Cells: {args.concurrency} checks in flight for every tool, {args.warmup:g} s warm-up "
         f"then a {args.duration:g} s measured window, {args.repeat} round(s) interleaved "
-        "(pop3watch, check_pop, blackbox; plain then TLS); figures pooled over the rounds "
+        "(pop3watch, its TLS reference, check_pop, blackbox; plain then TLS); figures "
+        "pooled over the rounds "
         "(range = per-round spread). Dovecot in high-performance login mode with "
         f"{env.login_processes} pop3-login processes; server certificate: "
         f"{CERT_KEY_LABELS[args.cert_key]}.",
@@ -673,7 +705,14 @@ def render(
         "the service makes for every check - connect, (TLS handshake with certificate "
         "verification), greeting, QUIT, close; a full `CheckResult` per check, with the "
         "session transcript recorded and attached to results that did not pass (as the "
-        "service keeps it); settings built once. check_pop / check_spop: `-H 127.0.0.1 "
+        "service keeps it); settings built once. As in the service, a chain verified in "
+        "full is remembered (`pop3watch.probe.verified_chains`): the later handshakes "
+        "trust exactly that leaf, so OpenSSL still checks the name, the leaf's dates and "
+        "the server's key (CertificateVerify) but not the chain's signatures, and the "
+        "chain presented must be the one verified, byte for byte. The reference row "
+        "*every chain verified in full* turns that off: each handshake verifies the "
+        "signatures, as the first check of a server does. check_pop / check_spop: "
+        "`-H 127.0.0.1 "
         "-p PORT -t 10` (expects `+OK`, sends `QUIT`; check_spop does not verify the "
         "certificate). blackbox_exporter 0.23 tcp prober: `expect ^\\+OK`, `send QUIT`, "
         "`expect ^\\+OK`; the TLS module sets `tls: true` with the test CA and "

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from pop3watch.probe.verified_chains import VERIFIED_CHAINS
 from tests.fixtures.certs import certs
 from tests.fixtures.dovecot import dovecot
 from tests.fixtures.scripted import scripted
 
 __all__ = ["certs", "dovecot", "scripted"]
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_chains() -> Iterator[None]:
+    """Every test starts with no chain remembered from another test's checks (the
+    process-wide ``VERIFIED_CHAINS``), so a test's first TLS check verifies in full."""
+    VERIFIED_CHAINS.clear()
+    yield
+    VERIFIED_CHAINS.clear()

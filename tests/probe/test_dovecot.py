@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import pytest
+import trustme
 
-from pop3watch.probe import CheckSettings, Status, check_pop3
+from pop3watch.probe import CheckSettings, Status, check_pop3, pop3_check
+from pop3watch.probe.verified_chains import VERIFIED_CHAINS
 from tests.fixtures.dovecot import DovecotServer
 
 pytestmark = pytest.mark.dovecot
@@ -68,6 +71,24 @@ async def test_implicit_tls_on_pop3s(dovecot: DovecotServer) -> None:
     assert result.status is Status.UP, result.error
     assert result.tls is not None and result.tls.mode == "implicit"
     assert result.timings_ms.tls is not None and result.timings_ms.tls > 0
+
+
+@pytest.mark.parametrize("mode", ["tls", "starttls"])
+async def test_the_next_check_reuses_the_chain_verified_by_the_last(
+    dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    port = dovecot.pop3s_port if mode == "tls" else dovecot.pop3_port
+    check = settings(dovecot, port=port, tls=mode, ca_file=dovecot.ca_file, server_name="localhost")
+    first = await check_pop3(check)
+    assert first.status is Status.UP, first.error
+    assert len(VERIFIED_CHAINS) == 1
+    # A full verification would now fail: only the remembered chain can pass the next.
+    stranger = ssl.create_default_context(cadata=trustme.CA().cert_pem.bytes().decode())
+    monkeypatch.setattr(pop3_check, "client_context", lambda **_: stranger)
+    second = await check_pop3(check)
+    assert second.status is Status.UP, second.error
+    assert second.tls is not None and second.tls.cert is not None and second.tls.cert.verified
+    assert "verifying it in full" not in " ".join(row.text for row in second.transcript)
 
 
 async def test_ip_literal_is_verified_against_ip_san(dovecot: DovecotServer) -> None:

@@ -12,6 +12,7 @@ Job: run one POP3 session exactly as the settings ask, time every phase, and ret
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -72,10 +73,17 @@ from pop3watch.probe.tls import (
     is_not_tls,
     legacy_probe_context,
     old_version_error,
+    trust_key,
     worth_diagnosing,
 )
 from pop3watch.probe.transcript import KeepTranscript, Redactor, Transcript, escape
 from pop3watch.probe.verdict import grade
+from pop3watch.probe.verified_chains import (
+    VERIFIED_CHAINS,
+    TrustKey,
+    presented_chain,
+    verified_until,
+)
 
 # Timing keys per phase; STLS and both handshakes count as "tls". Precomputed: this
 # runs several times per check, and an enum's .value is a property call.
@@ -114,6 +122,12 @@ def _err_detail(event: Err) -> str:
 _NO_CAPABILITIES = Capabilities()
 
 
+class _VerifyInFull(Exception):
+    """A handshake against remembered chains (``verified_chains``) met a chain that is not
+    one of them: the check starts over on a new connection and verifies in full. Never
+    leaves the check."""
+
+
 class _Pop3Check:
     """State of one run; one instance per check, thrown away afterwards."""
 
@@ -143,6 +157,8 @@ class _Pop3Check:
         self.auth_mechanism: str | None = None
         self.mailbox: MailboxInfo | None = None
         self.quit_done = False
+        # Whether a chain verified in full by an earlier check may stand for this one.
+        self.reuse_verified = True
 
     # --- bookkeeping ------------------------------------------------------------------
 
@@ -219,12 +235,35 @@ class _Pop3Check:
     async def _run_session(self) -> None:
         s = self.settings
         auth = s.auth is not AuthMode.NONE
-        starttls = s.tls.starttls
         secret = await self._secret() if auth else None
         self._enter(Phase.DNS)
         addresses = ip_literal(s.host, s.ip_family) or await resolve(
             s.host, s.effective_port, s.ip_family
         )
+        try:
+            await self._open(addresses)
+        except _VerifyInFull as why:
+            assert self.address is not None
+            self._start_over(str(why))
+            await self._open([self.address])
+        if auth:
+            assert secret is not None
+            self._enter(Phase.AUTH)
+            await self._auth(secret)
+        if s.stat:
+            self._enter(Phase.STAT)
+            await self._stat()
+        self._enter(Phase.QUIT)
+        event = await self._session.command(_QUIT)
+        self.quit_done = True
+        if isinstance(event, Err):
+            raise ServiceUnavailable(f"QUIT answered -ERR: {_err_detail(event)}")
+
+    async def _open(self, addresses: list[str]) -> None:
+        """Connect, read the greeting and, with STLS, upgrade: everything up to the
+        point where the session is secured (or stays plain), which is what a full
+        verification on a new connection repeats."""
+        s = self.settings
         await self._connect(addresses)
         session = self._session
         self._enter(Phase.GREETING)
@@ -237,23 +276,25 @@ class _Pop3Check:
         self.greeting = event
         if not event.ok:
             raise ServiceUnavailable(f"greeting: {_err_detail(Err(event.text, event.code))}")
-        if s.capa or starttls or s.auth is AuthMode.SASL:
+        if s.capa or s.tls.starttls or s.auth is AuthMode.SASL:
             self._enter(Phase.CAPA)
             await self._capa()
-        if starttls:
+        if s.tls.starttls:
             await self._starttls()
-        if auth:
-            assert secret is not None
-            self._enter(Phase.AUTH)
-            await self._auth(secret)
-        if s.stat:
-            self._enter(Phase.STAT)
-            await self._stat()
-        self._enter(Phase.QUIT)
-        event = await session.command(_QUIT)
-        self.quit_done = True
-        if isinstance(event, Err):
-            raise ServiceUnavailable(f"QUIT answered -ERR: {_err_detail(event)}")
+
+    def _start_over(self, reason: str) -> None:
+        """Drop the connection whose chain was not a remembered one (no credential has
+        crossed it yet) and forget what it told us; phases entered again add up."""
+        self.transcript.note(f"{reason}; verifying it in full on a new connection")
+        if self.stream is not None:
+            self.stream.abort()
+        self.stream = None
+        self.session = None
+        self.rtt_ms = None
+        self.greeting = None
+        self.tls = None
+        self.capabilities = _NO_CAPABILITIES
+        self.reuse_verified = False
 
     async def _secret(self) -> str:
         """The password or token, for a check that logs in."""
@@ -298,6 +339,12 @@ class _Pop3Check:
         assert self.stream is not None
         pinned = s.fingerprint is not None
         context = client_context(verify=s.verify, ca_file=s.ca_file, pinned=pinned)
+        key: TrustKey | None = None
+        remembered: ssl.SSLContext | None = None
+        if s.verify and not pinned:
+            key = trust_key(s.ca_file, self._server_hostname())
+            if self.reuse_verified:
+                remembered = VERIFIED_CHAINS.context_for(key)
         if self.session is None and self.stream.buffered:
             # Implicit TLS: a TLS server never speaks first; plain text here means the
             # server does not speak TLS on this port.
@@ -306,12 +353,18 @@ class _Pop3Check:
             raise TlsFailed("the server spoke plain text before the handshake: no TLS on this port")
         try:
             if self.session is not None:
-                await self.session.start_tls(context, self._server_hostname())
+                await self.session.start_tls(remembered or context, self._server_hostname())
             else:
-                await self.stream.start_tls(context, self._server_hostname())
+                await self.stream.start_tls(remembered or context, self._server_hostname())
         except Pop3WatchError:
             raise
         except (OSError, EOFError) as exc:
+            if remembered is not None and isinstance(exc, ssl.SSLCertVerificationError):
+                # Only the remembered leaves are trusted here: whatever the server sent
+                # instead is for a full verification to judge.
+                raise _VerifyInFull(
+                    f"the server's certificate is not one verified before ({exc.verify_message})"
+                ) from None
             if allow_fallback and is_not_tls(exc):
                 return False
             if self.session is not None and is_not_tls(exc):
@@ -329,6 +382,14 @@ class _Pop3Check:
             raise handshake_error(exc) from None
         ssl_object = self.stream.ssl_object
         assert ssl_object is not None
+        if key is not None:
+            chain = presented_chain(ssl_object)
+            if remembered is None:
+                VERIFIED_CHAINS.remember(key, chain, verified_until(ssl_object))
+            elif not VERIFIED_CHAINS.holds(key, chain):
+                raise _VerifyInFull(
+                    "the server presented a chain other than the one verified before"
+                )
         der = ssl_object.getpeercert(binary_form=True)
         if der is None:
             raise handshake_error(ValueError("the server presented no certificate"))

@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from pop3watch.errors import CertInvalid, ConfigError, TlsFailed
 from pop3watch.probe.result import CertInfo
+from pop3watch.probe.verified_chains import TrustKey
 
 # OpenSSL reasons meaning "the peer is not speaking TLS at all".
 _NOT_TLS_REASONS = frozenset(
@@ -75,6 +76,37 @@ def _ca_mtime(ca_file: Path) -> float:
         _ca_seen.clear()
     _ca_seen[ca_file] = (now, mtime)
     return mtime
+
+
+# (when the system store was last looked at, on the monotonic clock; its stamp then)
+_system_seen: tuple[float, tuple[float, ...]] | None = None
+
+
+def _system_store_stamp() -> tuple[float, ...]:
+    """The change times of the system trust store's file and directory (OpenSSL's default
+    verify paths, after SSL_CERT_FILE/SSL_CERT_DIR), looked at most once per
+    ``CA_RESTAT_S``: ``update-ca-certificates`` rewrites the one and relinks the other."""
+    global _system_seen
+    now = time.monotonic()
+    if _system_seen is not None and now - _system_seen[0] < CA_RESTAT_S:
+        return _system_seen[1]
+    paths = ssl.get_default_verify_paths()
+    stamp: list[float] = []
+    for path in (paths.cafile, paths.capath):
+        try:
+            stamp.append(Path(path).stat().st_mtime if path else -1.0)
+        except OSError:
+            stamp.append(-1.0)
+    _system_seen = (now, tuple(stamp))
+    return _system_seen[1]
+
+
+def trust_key(ca_file: Path | None, server_name: str) -> TrustKey:
+    """What a full verification of a chain for ``server_name`` depends on, besides the
+    chain and the clock (see ``verified_chains``)."""
+    if ca_file is None:
+        return TrustKey("system", _system_store_stamp(), server_name)
+    return TrustKey(str(ca_file), (_ca_mtime(ca_file),), server_name)
 
 
 def client_context(*, verify: bool, ca_file: Path | None, pinned: bool) -> ssl.SSLContext:
