@@ -5,6 +5,7 @@ sends the check back to a full verification, whose verdict is the one reported."
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
 import socket
@@ -15,8 +16,12 @@ from typing import Any
 
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from pop3watch.probe import CheckResult, CheckSettings, check_pop3, pop3_check, tls
+from pop3watch.probe import CheckResult, CheckSettings, check_pop3, pop3_check, tls, verified_chains
 from pop3watch.probe.verified_chains import (
     MAX_CHAINS_PER_NAME,
     TTL_S,
@@ -28,6 +33,7 @@ from tests.fixtures.certs import CertBundle
 from tests.fixtures.scripted import Pop3Script, ScriptedFactory, ScriptedServer
 
 PASSWORD = "wonderland"
+DAY = dt.timedelta(days=1)
 
 
 async def check(srv: ScriptedServer, ca_file: Path, **kw: Any) -> CheckResult:
@@ -76,7 +82,7 @@ async def test_a_second_check_reuses_the_chain_verified_by_the_first(
 
 
 async def test_a_renewed_certificate_is_verified_in_full_on_a_new_connection(
-    scripted: ScriptedFactory, certs: CertBundle
+    scripted: ScriptedFactory, certs: CertBundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = scripted(Pop3Script(), tls_context=certs.good)
     assert (await check(before, certs.ca_file)).status == "up"
@@ -89,10 +95,13 @@ async def test_a_renewed_certificate_is_verified_in_full_on_a_new_connection(
     assert "verifying it in full on a new connection" in notes(result)
     assert result.timings_ms.connect is not None and result.timings_ms.tls is not None
 
-    again = await check(renewed, certs.ca_file)  # now remembered too: no retry
+    # After a miss the name is verified in full for an hour: one connection per check,
+    # and no shortcut (a full verification that fails now is what is reported).
+    again = await check(renewed, certs.ca_file)
     assert again.status == "up" and renewed.connections == 3
-    assert (await check(before, certs.ca_file)).status == "up"
-    assert before.connections == 2  # the old leaf is still remembered beside the new one
+    assert "verifying it in full" not in notes(again)
+    distrust_everything(monkeypatch)
+    assert (await check(renewed, certs.ca_file)).error is not None
 
 
 @pytest.mark.parametrize("bad", ["wrong_host", "expired", "not_yet_valid", "self_signed"])
@@ -170,7 +179,11 @@ async def test_starttls_starts_over_before_any_credential_is_sent(
     result = await check(renewed, certs.ca_file, **login)
     assert result.status == "up", result.error
     assert renewed.commands() == ["CAPA", "STLS", "CAPA", "STLS", "CAPA", "USER", "PASS", "QUIT"]
-    assert PASSWORD.encode() not in renewed.sent_before_tls()
+    # The dropped connection carried the clear-text CAPA and STLS, and nothing over TLS.
+    assert [(r.verb, r.tls) for r in renewed.received if r.conn == 1] == [
+        ("CAPA", False),
+        ("STLS", False),
+    ]
     assert result.capabilities  # from the verified session, not the dropped one
 
 
@@ -253,6 +266,7 @@ def test_the_context_trusts_exactly_the_remembered_leaves() -> None:
     assert one is not None and one.cert_store_stats()["x509"] == 1
     assert one.verify_flags & ssl.VERIFY_X509_PARTIAL_CHAIN
     assert one.check_hostname and one.minimum_version is ssl.TLSVersion.TLSv1_2
+    assert one.options & ssl.OP_NO_RENEGOTIATION
     chains.remember(KEY, second, verified_until=NOW + 60, now=NOW)
     two = chains.context_for(KEY, now=NOW)
     assert two is not None and two is not one and two.cert_store_stats()["x509"] == 2
@@ -282,8 +296,191 @@ def test_the_system_store_is_keyed_by_its_files_times(
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     monkeypatch.setattr(tls, "CA_RESTAT_S", 0.0)
     before = tls.trust_key(None, "localhost")
-    assert before.store == "system" and 1_000_000 in before.store_stamp
+    assert before.store == "system" and 1_000_000 * 10**9 in before.store_stamp
     assert tls.trust_key(None, "localhost") == before
     os.utime(bundle, (2_000_000, 2_000_000))  # update-ca-certificates rewrote it
     after = tls.trust_key(None, "localhost")
-    assert after != before and 2_000_000 in after.store_stamp
+    assert after != before and 2_000_000 * 10**9 in after.store_stamp
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    days: tuple[int, int] = (-1, 90),
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + days[0] * DAY)
+        .not_valid_after(now + days[1] * DAY)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+async def test_a_chain_the_shortcut_cannot_vouch_for_costs_one_restart_an_hour(
+    scripted: ScriptedFactory, tmp_path: Path
+) -> None:
+    """A server still sending an expired cross-signed root (the DST Root CA X3 pattern):
+    a full verification stops at the trusted root and passes; with only the leaf
+    trusted, OpenSSL walks the presented certificates up to the expired one and fails."""
+    root_key, old_key, inter_key, leaf_key = (
+        ec.generate_private_key(ec.SECP256R1()) for _ in "1234"
+    )
+    root = _cert("Root", root_key, "Root", root_key, ca=True)
+    cross = _cert("Root", root_key, "Old Root", old_key, ca=True, days=(-900, -30))
+    inter = _cert("Inter", inter_key, "Root", root_key, ca=True)
+    leaf = _cert("localhost", leaf_key, "Inter", inter_key, ca=False)
+    (tmp_path / "root.pem").write_bytes(_pem(root))
+    (tmp_path / "chain.pem").write_bytes(_pem(leaf, inter, cross))
+    (tmp_path / "key.pem").write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
+    srv = scripted(Pop3Script(), tls_context=server_context)
+
+    results = [await check(srv, tmp_path / "root.pem") for _ in range(4)]
+    assert [r.status for r in results] == ["up"] * 4, [r.error for r in results]
+    assert srv.connections == 5  # 1 + (1 dropped + 1) + 1 + 1: the miss is not repeated
+    assert "verifying it in full on a new connection" in notes(results[1])
+
+
+async def test_the_store_is_looked_at_once_per_handshake(
+    scripted: ScriptedFactory,
+    certs: CertBundle,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CA file replaced between building the context and keying the chain: the chain
+    is remembered under the store that verified it, so the new store is asked next."""
+    ca_file = tmp_path / "ca.pem"
+    shutil.copy(certs.ca_file, ca_file)
+    srv = scripted(Pop3Script(), tls_context=certs.good)
+    real = pop3_check.client_context
+
+    def racing(**kw: Any) -> ssl.SSLContext:
+        context = real(**kw)  # the store as it was: trusts the test CA
+        ca_file.write_bytes(trustme.CA().cert_pem.bytes())  # replaced right now
+        tls._ca_seen.clear()  # and the restat interval ends right here
+        return context
+
+    monkeypatch.setattr(pop3_check, "client_context", racing)
+    assert (await check(srv, ca_file)).status == "up"
+    monkeypatch.setattr(pop3_check, "client_context", real)
+    monkeypatch.setattr(tls, "CA_RESTAT_S", 0.0)
+    second = await check(srv, ca_file)
+    assert second.error is not None and second.error.code == "cert_invalid"
+
+
+def test_a_changed_system_store_is_loaded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = trustme.CA(), trustme.CA()
+    bundle = tmp_path / "system.pem"
+    bundle.write_bytes(first.cert_pem.bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-dir"))
+    monkeypatch.setattr(tls, "CA_RESTAT_S", 0.0)
+
+    def subjects(context: ssl.SSLContext) -> list[Any]:
+        return [c["subject"] for c in context.get_ca_certs()]
+
+    before = tls.client_context(verify=True, ca_file=None, pinned=False)
+    bundle.write_bytes(second.cert_pem.bytes())
+    after = tls.client_context(verify=True, ca_file=None, pinned=False)
+    assert after is not before
+    assert subjects(before) != subjects(after) and len(subjects(after)) == 1
+
+
+class _Python313SSLObject:
+    """What ``SSLObject`` offers from Python 3.13: the chains as lists of DER bytes."""
+
+    def __init__(self, presented: list[bytes], verified: list[bytes]) -> None:
+        self._presented, self._verified = presented, verified
+
+    def get_unverified_chain(self) -> list[bytes]:
+        return self._presented
+
+    def get_verified_chain(self) -> list[bytes]:
+        return self._verified
+
+
+def test_the_chains_are_read_as_python_3_13_returns_them() -> None:
+    ca = trustme.CA()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    soon, later = now + 5 * DAY, now + 50 * DAY
+    leaf = ssl.PEM_cert_to_DER_cert(
+        ca.issue_cert("localhost", not_after=later).cert_chain_pems[0].bytes().decode()
+    )
+    short = ssl.PEM_cert_to_DER_cert(
+        ca.issue_cert("short.example", not_after=soon).cert_chain_pems[0].bytes().decode()
+    )
+    fake = _Python313SSLObject([leaf], [leaf, short])
+    assert verified_chains.presented_chain(fake) == (leaf,)  # type: ignore[arg-type]
+    assert verified_chains.verified_until(fake) == soon.timestamp()  # type: ignore[arg-type]
+
+
+def test_without_the_chain_accessors_nothing_is_remembered() -> None:
+    class Bare:
+        pass
+
+    assert verified_chains.presented_chain(Bare()) is None  # type: ignore[arg-type]
+    assert verified_chains.verified_until(Bare()) == 0.0  # type: ignore[arg-type]
+
+
+def test_a_leaf_that_can_sign_certificates_is_never_an_anchor() -> None:
+    ca = trustme.CA()
+    ca_der = ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
+    chains = VerifiedChains()
+    chains.remember(KEY, (ca_der,), verified_until=NOW + 60, now=NOW)
+    assert len(chains) == 0
+
+
+def test_after_a_miss_the_name_gets_no_shortcut_for_the_ttl() -> None:
+    chains = VerifiedChains()
+    chain = (_leaf_der(trustme.CA()),)
+    chains.remember(KEY, chain, verified_until=NOW + 10 * TTL_S, now=NOW)
+    chains.missed(KEY, now=NOW)
+    assert chains.context_for(KEY, now=NOW + 1) is None
+    assert chains.holds(KEY, chain, now=NOW + 1)  # what was verified still stands
+    chains.remember(KEY, chain, verified_until=NOW + 10 * TTL_S, now=NOW + 60)  # refreshed
+    assert chains.context_for(KEY, now=NOW + TTL_S - 1) is None
+    assert chains.context_for(KEY, now=NOW + TTL_S) is not None
+
+
+def test_names_are_bounded_least_recently_used_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verified_chains, "MAX_NAMES", 2)
+    chains = VerifiedChains()
+    ca = trustme.CA()
+    a, b, c = (TrustKey("system", (), name) for name in ("a", "b", "c"))
+    for key in (a, b):
+        chains.remember(key, (_leaf_der(ca),), verified_until=NOW + 60, now=NOW)
+    assert chains.context_for(a, now=NOW) is not None  # a is used: b is now the oldest
+    chains.remember(c, (_leaf_der(ca),), verified_until=NOW + 60, now=NOW)
+    assert chains.context_for(a, now=NOW) is not None
+    assert chains.context_for(b, now=NOW) is None

@@ -80,7 +80,6 @@ from pop3watch.probe.transcript import KeepTranscript, Redactor, Transcript, esc
 from pop3watch.probe.verdict import grade
 from pop3watch.probe.verified_chains import (
     VERIFIED_CHAINS,
-    TrustKey,
     presented_chain,
     verified_until,
 )
@@ -338,13 +337,12 @@ class _Pop3Check:
         s = self.settings
         assert self.stream is not None
         pinned = s.fingerprint is not None
-        context = client_context(verify=s.verify, ca_file=s.ca_file, pinned=pinned)
-        key: TrustKey | None = None
+        # The chain is verified: the trust store is looked at once, for both contexts.
+        key = trust_key(s.ca_file, self._server_hostname()) if s.verify and not pinned else None
+        context = client_context(verify=s.verify, ca_file=s.ca_file, pinned=pinned, key=key)
         remembered: ssl.SSLContext | None = None
-        if s.verify and not pinned:
-            key = trust_key(s.ca_file, self._server_hostname())
-            if self.reuse_verified:
-                remembered = VERIFIED_CHAINS.context_for(key)
+        if key is not None and self.reuse_verified:
+            remembered = VERIFIED_CHAINS.context_for(key)
         if self.session is None and self.stream.buffered:
             # Implicit TLS: a TLS server never speaks first; plain text here means the
             # server does not speak TLS on this port.
@@ -359,9 +357,14 @@ class _Pop3Check:
         except Pop3WatchError:
             raise
         except (OSError, EOFError) as exc:
-            if remembered is not None and isinstance(exc, ssl.SSLCertVerificationError):
+            if (
+                key is not None
+                and remembered is not None
+                and isinstance(exc, ssl.SSLCertVerificationError)
+            ):
                 # Only the remembered leaves are trusted here: whatever the server sent
                 # instead is for a full verification to judge.
+                VERIFIED_CHAINS.missed(key)
                 raise _VerifyInFull(
                     f"the server's certificate is not one verified before ({exc.verify_message})"
                 ) from None
@@ -385,8 +388,12 @@ class _Pop3Check:
         if key is not None:
             chain = presented_chain(ssl_object)
             if remembered is None:
-                VERIFIED_CHAINS.remember(key, chain, verified_until(ssl_object))
-            elif not VERIFIED_CHAINS.holds(key, chain):
+                if chain is not None:
+                    VERIFIED_CHAINS.remember(key, chain, verified_until(ssl_object))
+            elif chain is None or not VERIFIED_CHAINS.holds(key, chain):
+                # Dropped without QUIT: nothing has been asked of a server whose chain
+                # is not verified yet, and the new connection says QUIT in its place.
+                VERIFIED_CHAINS.missed(key)
                 raise _VerifyInFull(
                     "the server presented a chain other than the one verified before"
                 )

@@ -44,8 +44,13 @@ _OLD_PROTOCOL_REASONS = frozenset(
 )
 
 
+# What a trust store's files looked like: (mtime_ns, ctime_ns, inode, size) per file. The
+# ctime and inode catch a replacement that kept the mtime (``cp -p``, rsync).
+Stamp = tuple[int, ...]
+
+
 @lru_cache(maxsize=64)
-def _cached_context(verify: bool, ca_file: str | None, ca_mtime: float | None) -> ssl.SSLContext:
+def _cached_context(verify: bool, ca_file: str | None, stamp: Stamp | None) -> ssl.SSLContext:
     if verify:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
     else:
@@ -56,34 +61,38 @@ def _cached_context(verify: bool, ca_file: str | None, ca_mtime: float | None) -
     return context
 
 
-# A CA file is looked at (stat) at most this often: a replaced file is picked up within
-# this time, and checks in between cost no system call for it.
+# A trust store is looked at (stat) at most this often: a replaced file is picked up
+# within this time, and checks in between cost no system call for it.
 CA_RESTAT_S = 1.0
-# ca_file -> (when it was last looked at, on the monotonic clock; its mtime then)
-_ca_seen: dict[Path, tuple[float, float]] = {}
+# ca_file -> (when it was last looked at, on the monotonic clock; its stamp then)
+_ca_seen: dict[Path, tuple[float, Stamp]] = {}
+# (when the system store was last looked at, on the monotonic clock; its stamp then)
+_system_seen: tuple[float, Stamp] | None = None
+_MISSING: Stamp = (-1, -1, -1, -1)
 
 
-def _ca_mtime(ca_file: Path) -> float:
+def _file_stamp(path: Path) -> Stamp:
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
+
+
+def _ca_stamp(ca_file: Path) -> Stamp:
     now = time.monotonic()
     seen = _ca_seen.get(ca_file)
     if seen is not None and now - seen[0] < CA_RESTAT_S:
         return seen[1]
     try:
-        mtime = ca_file.stat().st_mtime
+        stamp = _file_stamp(ca_file)
     except OSError as exc:
         raise ConfigError(f"ca_file {ca_file}: {exc.strerror}") from None
     if len(_ca_seen) >= 4096:  # bounded, like the context cache
         _ca_seen.clear()
-    _ca_seen[ca_file] = (now, mtime)
-    return mtime
+    _ca_seen[ca_file] = (now, stamp)
+    return stamp
 
 
-# (when the system store was last looked at, on the monotonic clock; its stamp then)
-_system_seen: tuple[float, tuple[float, ...]] | None = None
-
-
-def _system_store_stamp() -> tuple[float, ...]:
-    """The change times of the system trust store's file and directory (OpenSSL's default
+def _system_store_stamp() -> Stamp:
+    """The stamps of the system trust store's file and directory (OpenSSL's default
     verify paths, after SSL_CERT_FILE/SSL_CERT_DIR), looked at most once per
     ``CA_RESTAT_S``: ``update-ca-certificates`` rewrites the one and relinks the other."""
     global _system_seen
@@ -91,37 +100,45 @@ def _system_store_stamp() -> tuple[float, ...]:
     if _system_seen is not None and now - _system_seen[0] < CA_RESTAT_S:
         return _system_seen[1]
     paths = ssl.get_default_verify_paths()
-    stamp: list[float] = []
+    stamp: Stamp = ()
     for path in (paths.cafile, paths.capath):
         try:
-            stamp.append(Path(path).stat().st_mtime if path else -1.0)
+            stamp += _file_stamp(Path(path)) if path else _MISSING
         except OSError:
-            stamp.append(-1.0)
-    _system_seen = (now, tuple(stamp))
-    return _system_seen[1]
+            stamp += _MISSING
+    _system_seen = (now, stamp)
+    return stamp
 
 
 def trust_key(ca_file: Path | None, server_name: str) -> TrustKey:
     """What a full verification of a chain for ``server_name`` depends on, besides the
-    chain and the clock (see ``verified_chains``)."""
+    chain and the clock (see ``verified_chains``). Hand it to ``client_context`` too, so
+    the context and the remembered chains come from the same look at the store."""
     if ca_file is None:
         return TrustKey("system", _system_store_stamp(), server_name)
-    return TrustKey(str(ca_file), (_ca_mtime(ca_file),), server_name)
+    return TrustKey(str(ca_file), _ca_stamp(ca_file), server_name)
 
 
-def client_context(*, verify: bool, ca_file: Path | None, pinned: bool) -> ssl.SSLContext:
+def client_context(
+    *, verify: bool, ca_file: Path | None, pinned: bool, key: TrustKey | None = None
+) -> ssl.SSLContext:
     """The context for one check; cached, since loading a CA store costs milliseconds.
 
     With a pinned fingerprint the pin replaces chain and name verification (that is the
     point of pinning a self-signed certificate), so OpenSSL does not verify then. A
-    ``ca_file`` that changes on disk is loaded again (within ``CA_RESTAT_S``).
+    ``ca_file`` or system store that changes on disk is loaded again (within
+    ``CA_RESTAT_S``); with ``key`` (``trust_key``), the store as that key saw it.
     """
-    chain = verify and not pinned
-    if ca_file is None or not chain:
-        return _cached_context(chain, None, None)
-    mtime = _ca_mtime(ca_file)
+    if not verify or pinned:
+        return _cached_context(False, None, None)
+    if key is not None:
+        stamp = key.store_stamp
+    else:
+        stamp = _system_store_stamp() if ca_file is None else _ca_stamp(ca_file)
+    if ca_file is None:
+        return _cached_context(True, None, stamp)
     try:
-        return _cached_context(True, str(ca_file), mtime)
+        return _cached_context(True, str(ca_file), stamp)
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"ca_file {ca_file} is not a PEM CA bundle: {exc}") from None
 

@@ -15,14 +15,21 @@ by value, the store by its file times, the name as the key, the clock as the ear
 
 How: a remembered name gets a context whose only trust anchors are the remembered leaf
 certificates (``X509_V_FLAG_PARTIAL_CHAIN``). OpenSSL still checks the host name, the
-leaf's validity period and the server's proof that it holds the leaf's key (TLS
-CertificateVerify) on every handshake. What it skips, the chain's signatures, is
-covered by the rule that the chain presented must be, byte for byte, one that was
-verified in full. Anything else (another leaf, other intermediates, an entry past its
-time) is no hit: the check verifies in full on a new connection (``pop3_check``).
+dates of every certificate it puts in the chain and the server's proof that it holds the
+leaf's key (TLS CertificateVerify) on every handshake. What it skips is the signature on
+the topmost certificate of the chain it builds from what the server sent: with a leaf
+issued straight by a trusted root, the one signature there is; with intermediates, the
+one a trusted root made (OpenSSL 3.0 still walks the intermediates the server presents,
+and checks their signatures, before it settles for the trusted leaf). That skipped
+signature is covered by the rule that the chain presented must be, byte for byte, one
+that was verified in full. Anything else (another leaf, other intermediates, an entry
+past its time) is a miss: the check verifies in full on a new connection
+(``pop3_check``), and the name gets no shortcut for ``TTL_S`` afterwards, so a name
+costs at most one second connection an hour whatever its servers do.
 
 Rules: nothing here decides that a certificate is good; only a full verification by
-OpenSSL adds an entry. Pinned and unverified checks never use it.
+OpenSSL adds an entry. Pinned and unverified checks never use it. A leaf that could
+sign certificates itself (CA:TRUE or keyCertSign) is never made a trust anchor.
 """
 
 from __future__ import annotations
@@ -30,8 +37,12 @@ from __future__ import annotations
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+from cryptography import x509
 
 # An entry is verified in full again after this long, whatever else happens, so that
 # nothing this module does not know about (a CA distrusted in place, say) outlives it.
@@ -53,7 +64,7 @@ class TrustKey:
     the certificate must match."""
 
     store: str
-    store_stamp: tuple[float, ...]
+    store_stamp: tuple[int, ...]
     server_name: str
 
 
@@ -62,37 +73,61 @@ class _Entry:
     # presented chain -> wall-clock time (epoch seconds) until which it stands verified
     chains: OrderedDict[Chain, float] = field(default_factory=OrderedDict)
     context: ssl.SSLContext | None = None  # built from the chains' leaves, on demand
+    # After a miss, no shortcut before this wall-clock time: full verifications only.
+    no_shortcut_until: float = 0.0
 
 
-def _chain_accessor(ssl_object: ssl.SSLObject, name: str) -> Any:
-    # Public from Python 3.13; the same C method is private (``_sslobj``) from 3.10.
+def _chain(ssl_object: ssl.SSLObject, name: str) -> Sequence[Any]:
+    # Public from Python 3.13 (a list of DER bytes); from 3.10 the same C method is
+    # private (``_sslobj``) and returns ``_ssl.Certificate`` objects.
     method = getattr(ssl_object, name, None)
     if method is None:
-        method = getattr(getattr(ssl_object, "_sslobj", None), name, None)
-    return method
+        method = getattr(getattr(ssl_object, "_sslobj", None), name)
+    return method() or ()
 
 
-def available(ssl_object: ssl.SSLObject) -> bool:
-    """Whether this Python lets us read the chains; without them nothing is remembered."""
-    return (
-        _chain_accessor(ssl_object, "get_unverified_chain") is not None
-        and _chain_accessor(ssl_object, "get_verified_chain") is not None
-    )
+def _der(cert: Any) -> bytes:
+    return cert if isinstance(cert, bytes) else bytes(cert.public_bytes(_DER))
 
 
-def presented_chain(ssl_object: ssl.SSLObject) -> Chain:
-    """The certificates the server sent, leaf first, as DER."""
-    certs = _chain_accessor(ssl_object, "get_unverified_chain")() or []
-    return tuple(bytes(cert.public_bytes(_DER)) for cert in certs)
+def presented_chain(ssl_object: ssl.SSLObject) -> Chain | None:
+    """The certificates the server sent, leaf first, as DER; None when this Python does
+    not tell (nothing is remembered then)."""
+    try:
+        return tuple(_der(cert) for cert in _chain(ssl_object, "get_unverified_chain"))
+    except Exception:  # an interpreter without the accessors: no shortcut, no harm
+        return None
 
 
 def verified_until(ssl_object: ssl.SSLObject) -> float:
     """The earliest ``notAfter`` of the chain OpenSSL verified (leaf to trusted root), in
-    epoch seconds: past it, the same chain would no longer verify."""
-    certs = _chain_accessor(ssl_object, "get_verified_chain")() or []
-    if not certs:
+    epoch seconds: past it, the same chain would no longer verify. 0 when unknown."""
+    try:
+        ders = [_der(cert) for cert in _chain(ssl_object, "get_verified_chain")]
+        ends = [x509.load_der_x509_certificate(d).not_valid_after_utc for d in ders]
+    except Exception:  # unreadable: remembered for no time at all
         return 0.0
-    return min(ssl.cert_time_to_seconds(cert.get_info()["notAfter"]) for cert in certs)
+    return min(end.timestamp() for end in ends) if ends else 0.0
+
+
+@lru_cache(maxsize=256)
+def _can_sign_certificates(der: bytes) -> bool:
+    """CA:TRUE or keyCertSign: as a trust anchor such a leaf would vouch for chains a
+    full verification refuses (only the byte-for-byte rule would stop them)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if basic.ca:
+            return True
+    except x509.ExtensionNotFound:
+        pass
+    except ValueError:
+        return True  # unparsable here: not worth a shortcut
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return bool(usage.key_cert_sign)
 
 
 class VerifiedChains:
@@ -120,14 +155,30 @@ class VerifiedChains:
         stale = [chain for chain, until in entry.chains.items() if until <= now]
         for chain in stale:
             del entry.chains[chain]
-        if not entry.chains:
+        if not entry.chains and entry.no_shortcut_until <= now:
             del self._entries[key]
             return None
+        self._entries.move_to_end(key)  # least recently used names go first
         if stale:
             entry.context = None
+        if not entry.chains or entry.no_shortcut_until > now:
+            return None
         if entry.context is None:
-            entry.context = _anchor_context(entry.chains)
+            try:
+                entry.context = _anchor_context(entry.chains)
+            except (ssl.SSLError, ValueError):  # pragma: no cover - OpenSSL refused a DER
+                self._entries.pop(key, None)  # it once verified: a full verification
+                return None
         return entry.context
+
+    def missed(self, key: TrustKey, *, now: float | None = None) -> None:
+        """A handshake with the shortcut met a chain it could not vouch for: verify this
+        name in full for ``TTL_S`` (what it then verifies is still remembered)."""
+        now = time.time() if now is None else now
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._add(key)
+        entry.no_shortcut_until = now + TTL_S
 
     def holds(self, key: TrustKey, chain: Chain, *, now: float | None = None) -> bool:
         """Whether ``chain`` was verified in full for ``key`` and still stands."""
@@ -141,7 +192,7 @@ class VerifiedChains:
         self, key: TrustKey, chain: Chain, verified_until: float, *, now: float | None = None
     ) -> None:
         """Record a chain OpenSSL has just verified in full for ``key``."""
-        if not self.enabled or not chain:
+        if not self.enabled or not chain or _can_sign_certificates(chain[0]):
             return
         now = time.time() if now is None else now
         until = min(verified_until, now + TTL_S)
@@ -149,9 +200,7 @@ class VerifiedChains:
             return
         entry = self._entries.get(key)
         if entry is None:
-            if len(self._entries) >= MAX_NAMES:
-                self._entries.popitem(last=False)
-            entry = self._entries[key] = _Entry()
+            entry = self._add(key)
         else:
             self._entries.move_to_end(key)
         leaves_before = {c[0] for c in entry.chains}
@@ -162,9 +211,11 @@ class VerifiedChains:
         if {c[0] for c in entry.chains} != leaves_before:
             entry.context = None
 
-    def forget(self, key: TrustKey) -> None:
-        """Drop what is remembered for ``key`` (its chain no longer verifies as it did)."""
-        self._entries.pop(key, None)
+    def _add(self, key: TrustKey) -> _Entry:
+        if len(self._entries) >= MAX_NAMES:
+            self._entries.popitem(last=False)
+        entry = self._entries[key] = _Entry()
+        return entry
 
 
 def _anchor_context(chains: OrderedDict[Chain, float]) -> ssl.SSLContext:
@@ -174,6 +225,8 @@ def _anchor_context(chains: OrderedDict[Chain, float]) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=leaves)
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # The chain is compared once, after the handshake: no renegotiation may bring another.
+    context.options |= ssl.OP_NO_RENEGOTIATION
     return context
 
 
