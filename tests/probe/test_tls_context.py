@@ -56,13 +56,45 @@ def test_within_the_restat_interval_the_file_is_not_looked_at(
     assert tls.client_context(verify=True, ca_file=ca_file, pinned=False) is context
 
 
-@pytest.mark.parametrize("content", [None, b"not a certificate\n"], ids=["missing", "not-pem"])
-def test_a_bad_ca_file_is_a_config_error(tmp_path: Path, content: bytes | None) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "ca_file {}: No such file or directory"),
+        (b"not a certificate\n", "ca_file {} is not a PEM CA bundle: "),
+    ],
+    ids=["missing", "not-pem"],
+)
+def test_a_bad_ca_file_is_a_config_error(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
     ca_file = tmp_path / "ca.pem"
     if content is not None:
         ca_file.write_bytes(content)
-    with pytest.raises(ConfigError, match="ca_file"):
+    with pytest.raises(ConfigError) as caught:
         tls.client_context(verify=True, ca_file=ca_file, pinned=False)
+    assert str(caught.value.detail).startswith(message.format(ca_file))
+
+
+def test_a_nul_byte_in_the_ca_file_path_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="embedded null byte"):
+        tls.trust_key(Path("/tmp/a\x00b"), "localhost")
+
+
+def test_a_ca_file_replaced_with_its_old_mtime_is_loaded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cp -p`` and rsync keep the mtime: the new inode and ctime still tell."""
+    first, second = trustme.CA(), trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    _write_ca(ca_file, first, 1_000_000)
+    monkeypatch.setattr(tls, "CA_RESTAT_S", 0.0)
+    before = tls.client_context(verify=True, ca_file=ca_file, pinned=False)
+    staged = tmp_path / "staged.pem"
+    _write_ca(staged, second, 1_000_000)
+    staged.replace(ca_file)
+    after = tls.client_context(verify=True, ca_file=ca_file, pinned=False)
+    assert after is not before
+    assert _trusted_serials(after) == {_serial(second)}
 
 
 def test_pinned_or_unverified_contexts_ignore_the_ca_file(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtensionOID, NameOID
 
 from pop3watch.probe import CheckResult, CheckSettings, check_pop3, pop3_check, tls, verified_chains
 from pop3watch.probe.verified_chains import (
@@ -150,7 +150,7 @@ async def test_a_remembered_leaf_still_has_its_name_and_dates_checked(
 
 
 async def test_the_same_leaf_in_another_chain_is_verified_in_full(
-    scripted: ScriptedFactory, certs: CertBundle
+    scripted: ScriptedFactory, certs: CertBundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plain_chain = scripted(Pop3Script(), tls_context=certs.good)
     assert (await check(plain_chain, certs.ca_file)).status == "up"
@@ -160,6 +160,57 @@ async def test_the_same_leaf_in_another_chain_is_verified_in_full(
     assert result.status == "up", result.error
     assert longer_chain.connections == 2
     assert "a chain other than the one verified before" in notes(result)
+    distrust_everything(monkeypatch)  # a miss: no shortcut for this name now
+    assert (await check(plain_chain, certs.ca_file)).error is not None
+
+
+async def test_a_chain_whose_time_ran_out_mid_handshake_is_no_miss(
+    scripted: ScriptedFactory, certs: CertBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.good)
+    assert (await check(srv, certs.ca_file)).status == "up"
+    with monkeypatch.context() as patch:  # its hour ends between context and comparison
+        patch.setattr(VERIFIED_CHAINS, "holds", lambda *_, **__: False)
+        result = await check(srv, certs.ca_file)
+    assert result.status == "up" and srv.connections == 3
+    assert "due to be verified again" in notes(result)
+    distrust_everything(monkeypatch)  # not counted as a miss: the shortcut still serves
+    assert (await check(srv, certs.ca_file)).status == "up"
+
+
+@pytest.mark.parametrize("mode", ["tls", "starttls"])
+async def test_a_leaf_cryptography_cannot_fully_read_still_verifies(
+    scripted: ScriptedFactory, tmp_path: Path, mode: str
+) -> None:
+    """A CA-signed leaf whose SAN also holds an x400Address: OpenSSL verifies it, and
+    the check passes (such a leaf is just not remembered)."""
+    root_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in "12")
+    root = _cert("Root", root_key, "Root", root_key, ca=True)
+    names = b"\x82\x09localhost" + b"\xa3\x02\x30\x00"  # dNSName, x400Address
+    san = x509.UnrecognizedExtension(
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME, bytes([0x30, len(names)]) + names
+    )
+    now = dt.datetime.now(dt.UTC)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(_name("Root"))
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - DAY)
+        .not_valid_after(now + 30 * DAY)
+        .add_extension(san, critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    context = _server_context(tmp_path, leaf_key, leaf)
+    (tmp_path / "root.pem").write_bytes(_pem(root))
+    if mode == "starttls":
+        srv = scripted(Pop3Script(tls_context=context))
+    else:
+        srv = scripted(Pop3Script(), tls_context=context)
+    result = await check(srv, tmp_path / "root.pem", tls=mode)
+    assert result.status == "up", result.error
+    assert len(VERIFIED_CHAINS) == 0
 
 
 async def test_starttls_starts_over_before_any_credential_is_sent(
@@ -218,10 +269,11 @@ async def test_a_changed_ca_file_is_another_trust_store(
 async def test_disabled_it_verifies_every_check_in_full(
     scripted: ScriptedFactory, certs: CertBundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(VERIFIED_CHAINS, "enabled", False)
     srv = scripted(Pop3Script(), tls_context=certs.good)
     assert (await check(srv, certs.ca_file)).status == "up"
-    assert len(VERIFIED_CHAINS) == 0
+    monkeypatch.setattr(VERIFIED_CHAINS, "enabled", False)
+    distrust_everything(monkeypatch)  # what was remembered before is not used now
+    assert (await check(srv, certs.ca_file)).error is not None
 
 
 # --- the bookkeeping, on its own -------------------------------------------------------
@@ -338,6 +390,22 @@ def _pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
+def _server_context(
+    directory: Path, key: ec.EllipticCurvePrivateKey, *chain: x509.Certificate
+) -> ssl.SSLContext:
+    (directory / "chain.pem").write_bytes(_pem(*chain))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "chain.pem", directory / "key.pem")
+    return context
+
+
 async def test_a_chain_the_shortcut_cannot_vouch_for_costs_one_restart_an_hour(
     scripted: ScriptedFactory, tmp_path: Path
 ) -> None:
@@ -352,17 +420,9 @@ async def test_a_chain_the_shortcut_cannot_vouch_for_costs_one_restart_an_hour(
     inter = _cert("Inter", inter_key, "Root", root_key, ca=True)
     leaf = _cert("localhost", leaf_key, "Inter", inter_key, ca=False)
     (tmp_path / "root.pem").write_bytes(_pem(root))
-    (tmp_path / "chain.pem").write_bytes(_pem(leaf, inter, cross))
-    (tmp_path / "key.pem").write_bytes(
-        leaf_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    srv = scripted(
+        Pop3Script(), tls_context=_server_context(tmp_path, leaf_key, leaf, inter, cross)
     )
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
-    srv = scripted(Pop3Script(), tls_context=server_context)
 
     results = [await check(srv, tmp_path / "root.pem") for _ in range(4)]
     assert [r.status for r in results] == ["up"] * 4, [r.error for r in results]
@@ -456,9 +516,72 @@ def test_without_the_chain_accessors_nothing_is_remembered() -> None:
 def test_a_leaf_that_can_sign_certificates_is_never_an_anchor() -> None:
     ca = trustme.CA()
     ca_der = ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    key_cert_sign_only = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(_name("localhost"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - DAY)
+        .not_valid_after(now + DAY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
     chains = VerifiedChains()
-    chains.remember(KEY, (ca_der,), verified_until=NOW + 60, now=NOW)
+    for leaf in (ca_der, key_cert_sign_only):
+        chains.remember(KEY, (leaf,), verified_until=NOW + 60, now=NOW)
     assert len(chains) == 0
+    chains.remember(KEY, (_leaf_der(ca),), verified_until=NOW + 60, now=NOW)
+    assert len(chains) == 1  # the control: an ordinary leaf is remembered
+
+
+def test_disabled_nothing_is_offered_or_remembered() -> None:
+    chains = VerifiedChains()
+    chain = (_leaf_der(trustme.CA()),)
+    chains.remember(KEY, chain, verified_until=NOW + 60, now=NOW)
+    chains.enabled = False
+    assert chains.context_for(KEY, now=NOW) is None
+    chains.remember(TrustKey("system", (), "other"), chain, verified_until=NOW + 60, now=NOW)
+    assert len(chains) == 1
+
+
+def test_a_miss_for_an_unknown_name_still_holds_off_the_shortcut() -> None:
+    chains = VerifiedChains()
+    chains.missed(KEY, now=NOW)
+    chain = (_leaf_der(trustme.CA()),)
+    chains.remember(KEY, chain, verified_until=NOW + 10 * TTL_S, now=NOW + 1)
+    assert chains.context_for(KEY, now=NOW + 2) is None
+    assert chains.context_for(KEY, now=NOW + TTL_S) is not None
+
+
+def test_an_expired_chain_leaves_the_context() -> None:
+    chains = VerifiedChains()
+    ca = trustme.CA()
+    short, long = (_leaf_der(ca),), (_leaf_der(ca),)
+    chains.remember(KEY, short, verified_until=NOW + 10, now=NOW)
+    chains.remember(KEY, long, verified_until=NOW + 60, now=NOW)
+    both = chains.context_for(KEY, now=NOW)
+    assert both is not None and both.cert_store_stats()["x509"] == 2
+    one = chains.context_for(KEY, now=NOW + 10)
+    assert one is not None and one is not both and one.cert_store_stats()["x509"] == 1
+    assert chains.knows(KEY, long) and not chains.knows(KEY, short)
 
 
 def test_after_a_miss_the_name_gets_no_shortcut_for_the_ttl() -> None:

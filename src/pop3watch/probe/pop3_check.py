@@ -393,6 +393,8 @@ class _Pop3Check:
             elif chain is None or not VERIFIED_CHAINS.holds(key, chain):
                 # Dropped without QUIT: nothing has been asked of a server whose chain
                 # is not verified yet, and the new connection says QUIT in its place.
+                if chain is not None and VERIFIED_CHAINS.knows(key, chain):
+                    raise _VerifyInFull("the chain verified before is due to be verified again")
                 VERIFIED_CHAINS.missed(key)
                 raise _VerifyInFull(
                     "the server presented a chain other than the one verified before"

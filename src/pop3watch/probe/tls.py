@@ -58,6 +58,9 @@ def _cached_context(verify: bool, ca_file: str | None, stamp: Stamp | None) -> s
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # The chain is checked once, after the handshake; a TLS 1.2 renegotiation could bring
+    # another one unseen (and the context that trusts remembered chains refuses it too).
+    context.options |= ssl.OP_NO_RENEGOTIATION
     return context
 
 
@@ -85,6 +88,8 @@ def _ca_stamp(ca_file: Path) -> Stamp:
         stamp = _file_stamp(ca_file)
     except OSError as exc:
         raise ConfigError(f"ca_file {ca_file}: {exc.strerror}") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise ConfigError(f"ca_file {ca_file!r}: {exc}") from None
     if len(_ca_seen) >= 4096:  # bounded, like the context cache
         _ca_seen.clear()
     _ca_seen[ca_file] = (now, stamp)

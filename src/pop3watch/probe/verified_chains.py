@@ -112,22 +112,22 @@ def verified_until(ssl_object: ssl.SSLObject) -> float:
 
 @lru_cache(maxsize=256)
 def _can_sign_certificates(der: bytes) -> bool:
-    """CA:TRUE or keyCertSign: as a trust anchor such a leaf would vouch for chains a
-    full verification refuses (only the byte-for-byte rule would stop them)."""
+    """CA:TRUE, keyCertSign or a v1 certificate (which OpenSSL takes for a CA when it is
+    self-signed): as a trust anchor such a leaf would vouch for chains a full
+    verification refuses, and only the byte-for-byte rule would stop them."""
     try:
         cert = x509.load_der_x509_certificate(der)
-        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        if basic.ca:
+        if cert.version is x509.Version.v1:
             return True
-    except x509.ExtensionNotFound:
-        pass
-    except ValueError:
-        return True  # unparsable here: not worth a shortcut
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except (x509.ExtensionNotFound, ValueError):
-        return False
-    return bool(usage.key_cert_sign)
+        for extension in cert.extensions:
+            value = extension.value
+            if isinstance(value, x509.BasicConstraints) and value.ca:
+                return True
+            if isinstance(value, x509.KeyUsage) and value.key_cert_sign:
+                return True
+    except Exception:  # any extension cryptography cannot read: not worth a shortcut
+        return True
+    return False
 
 
 class VerifiedChains:
@@ -188,6 +188,12 @@ class VerifiedChains:
         until = entry.chains.get(chain)
         return until is not None and until > (time.time() if now is None else now)
 
+    def knows(self, key: TrustKey, chain: Chain) -> bool:
+        """Whether ``chain`` was verified in full for ``key``, current or not: a chain
+        whose time ran out during a handshake is no miss."""
+        entry = self._entries.get(key)
+        return entry is not None and chain in entry.chains
+
     def remember(
         self, key: TrustKey, chain: Chain, verified_until: float, *, now: float | None = None
     ) -> None:
@@ -225,8 +231,7 @@ def _anchor_context(chains: OrderedDict[Chain, float]) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=leaves)
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    # The chain is compared once, after the handshake: no renegotiation may bring another.
-    context.options |= ssl.OP_NO_RENEGOTIATION
+    context.options |= ssl.OP_NO_RENEGOTIATION  # as the full context (tls.client_context)
     return context
 
 
