@@ -75,6 +75,8 @@ async def test_a_second_check_reuses_the_chain_verified_by_the_first(
     assert second.status == "up", second.error
     assert second.tls and second.tls.cert and second.tls.cert.verified is True
     assert srv.connections == 2  # no second connection for a full verification
+    assert "(the chain verified in full before)" in notes(second)
+    assert "(the chain verified in full before)" not in notes(first)
 
     VERIFIED_CHAINS.clear()  # the control: without the remembered chain it fails
     third = await check(srv, certs.ca_file)

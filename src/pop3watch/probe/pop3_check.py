@@ -412,6 +412,7 @@ class _Pop3Check:
         )
         self.transcript.note(
             f"TLS {self.tls.version} {self.tls.cipher}, certificate {cert.subject}"
+            + (" (the chain verified in full before)" if remembered is not None else "")
         )
         return True
 
