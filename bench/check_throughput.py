@@ -507,6 +507,18 @@ def throughput_table(cells: dict[tuple[str, str], Cell]) -> list[str]:
     return rows
 
 
+def _paired_ratios(ours: Cell, theirs: Cell) -> list[float]:
+    """Checks per CPU-second of ``ours`` over ``theirs``, round by round. Rounds are
+    interleaved (every tool once per round), so round i of both ran on the same machine
+    minutes apart: the spread shows how much of the pooled ratio is the machine's noise."""
+    theirs_by_round = theirs.per_cpu_by_round()
+    return [
+        value / theirs_by_round[rnd]
+        for rnd, value in ours.per_cpu_by_round().items()
+        if rnd in theirs_by_round
+    ]
+
+
 def ratio_rows(cells: dict[tuple[str, str], Cell]) -> tuple[list[str], bool]:
     rows = [
         "| comparison | pop3watch checks/CPU-s | peer checks/CPU-s | ratio | target | "
@@ -527,15 +539,7 @@ def ratio_rows(cells: dict[tuple[str, str], Cell]) -> tuple[list[str], bool]:
             verdict += f" (pop3watch had {ours.failed} failures)"
         all_pass &= ratio >= target
         tput = (ours.rate or 0) / theirs.rate if theirs.rate else None
-        # Rounds are interleaved (every tool once per round), so round i of pop3watch and
-        # round i of the peer ran on the same machine minutes apart: their ratio shows how
-        # much of the pooled ratio is the machine's noise.
-        theirs_by_round = theirs.per_cpu_by_round()
-        paired = [
-            value / theirs_by_round[rnd]
-            for rnd, value in ours.per_cpu_by_round().items()
-            if rnd in theirs_by_round
-        ]
+        paired = _paired_ratios(ours, theirs)
         spread = f"{min(paired):.2f}-{max(paired):.2f}x" if paired else ""
         at_target = f"{sum(r >= target for r in paired)} of {len(paired)}" if paired else ""
         rows.append(
@@ -548,12 +552,7 @@ def ratio_rows(cells: dict[tuple[str, str], Cell]) -> tuple[list[str], bool]:
         full, theirs = cells.get(("pop3watch_full", mode)), cells.get((peer, mode))
         if not full or not theirs or not full.per_cpu or not theirs.per_cpu:
             continue
-        theirs_by_round = theirs.per_cpu_by_round()
-        paired = [
-            value / theirs_by_round[rnd]
-            for rnd, value in full.per_cpu_by_round().items()
-            if rnd in theirs_by_round
-        ]
+        paired = _paired_ratios(full, theirs)
         spread = f"{min(paired):.2f}-{max(paired):.2f}x" if paired else ""
         tput = (full.rate or 0) / theirs.rate if theirs.rate else None
         peer_name = TOOL_LABEL[(peer, mode)].split(" ")[0]

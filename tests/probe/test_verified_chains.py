@@ -192,18 +192,7 @@ async def test_a_leaf_cryptography_cannot_fully_read_still_verifies(
     san = x509.UnrecognizedExtension(
         ExtensionOID.SUBJECT_ALTERNATIVE_NAME, bytes([0x30, len(names)]) + names
     )
-    now = dt.datetime.now(dt.UTC)
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(_name("Root"))
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - DAY)
-        .not_valid_after(now + 30 * DAY)
-        .add_extension(san, critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
+    leaf = _cert("localhost", leaf_key, "Root", root_key, ca=False, san=san)
     context = _server_context(tmp_path, leaf_key, leaf)
     (tmp_path / "root.pem").write_bytes(_pem(root))
     if mode == "starttls":
@@ -369,7 +358,11 @@ def _cert(
     *,
     ca: bool,
     days: tuple[int, int] = (-1, 90),
+    san: x509.ExtensionType | None = None,
+    extra: tuple[x509.ExtensionType, ...] = (),
 ) -> x509.Certificate:
+    """A certificate signed by ``issuer_key``; a leaf (``ca=False``) is for localhost
+    unless ``san`` says otherwise."""
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -382,9 +375,9 @@ def _cert(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if not ca:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
-        )
+        san = san or x509.SubjectAlternativeName([x509.DNSName("localhost")])
+    for extension in (san, *extra) if san else extra:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -519,33 +512,20 @@ def test_a_leaf_that_can_sign_certificates_is_never_an_anchor() -> None:
     ca = trustme.CA()
     ca_der = ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    key_cert_sign_only = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(_name("localhost"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - DAY)
-        .not_valid_after(now + DAY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-        .public_bytes(serialization.Encoding.DER)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
     )
+    key_cert_sign_only = _cert(
+        "localhost", key, "localhost", key, ca=False, extra=(usage,)
+    ).public_bytes(serialization.Encoding.DER)
     chains = VerifiedChains()
     for leaf in (ca_der, key_cert_sign_only):
         chains.remember(KEY, (leaf,), verified_until=NOW + 60, now=NOW)

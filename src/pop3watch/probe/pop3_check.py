@@ -81,7 +81,6 @@ from pop3watch.probe.verdict import grade
 from pop3watch.probe.verified_chains import (
     VERIFIED_CHAINS,
     presented_chain,
-    verified_until,
 )
 
 # Timing keys per phase; STLS and both handshakes count as "tls". Precomputed: this
@@ -385,12 +384,11 @@ class _Pop3Check:
             raise handshake_error(exc) from None
         ssl_object = self.stream.ssl_object
         assert ssl_object is not None
-        if key is not None:
+        if key is not None and remembered is None:
+            VERIFIED_CHAINS.record(key, ssl_object)
+        elif key is not None:
             chain = presented_chain(ssl_object)
-            if remembered is None:
-                if chain is not None:
-                    VERIFIED_CHAINS.remember(key, chain, verified_until(ssl_object))
-            elif chain is None or not VERIFIED_CHAINS.holds(key, chain):
+            if chain is None or not VERIFIED_CHAINS.holds(key, chain):
                 # Dropped without QUIT: nothing has been asked of a server whose chain
                 # is not verified yet, and the new connection says QUIT in its place.
                 if chain is not None and VERIFIED_CHAINS.knows(key, chain):

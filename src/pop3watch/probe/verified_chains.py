@@ -175,9 +175,7 @@ class VerifiedChains:
         """A handshake with the shortcut met a chain it could not vouch for: verify this
         name in full for ``TTL_S`` (what it then verifies is still remembered)."""
         now = time.time() if now is None else now
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._add(key)
+        entry = self._entries.get(key) or self._add(key)
         entry.no_shortcut_until = now + TTL_S
 
     def holds(self, key: TrustKey, chain: Chain, *, now: float | None = None) -> bool:
@@ -193,6 +191,15 @@ class VerifiedChains:
         whose time ran out during a handshake is no miss."""
         entry = self._entries.get(key)
         return entry is not None and chain in entry.chains
+
+    def record(self, key: TrustKey, ssl_object: ssl.SSLObject) -> None:
+        """Remember the chain of a handshake OpenSSL has just verified in full; the chains
+        are read only when they will be kept (not at all while disabled)."""
+        if not self.enabled:
+            return
+        chain = presented_chain(ssl_object)
+        if chain is not None:
+            self.remember(key, chain, verified_until(ssl_object))
 
     def remember(
         self, key: TrustKey, chain: Chain, verified_until: float, *, now: float | None = None
