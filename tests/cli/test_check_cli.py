@@ -105,7 +105,7 @@ def test_nagios_ok_warning_critical(scripted: ScriptedFactory, certs: CertBundle
     assert re.fullmatch(
         r"POP3 OK - \d+\.\d ms response time on 127\.0\.0\.1:\d+, TLSv1\.[23], "
         r"certificate valid \d+ days"
-        r"\|time=\d+\.\d{6}s;;;0\.000000;7\.000000 cert_days=\d+;14:;;;\n",
+        r"\|time=\d+\.\d{6}s;;;0\.000000;7\.000000 cert_days=\d+;14:;;; chain_days=\d+;14:;;;\n",
         proc.stdout,
     ), proc.stdout
     slow = scripted(Pop3Script(greeting_delay=0.2))
@@ -255,7 +255,7 @@ def test_nagios_without_a_greeting_has_no_time_perfdata(
     )  # fmt: skip
     assert proc.returncode == 2
     assert "time=" not in proc.stdout
-    assert re.search(r"\|cert_days=\d+;14:;;;$", proc.stdout.rstrip("\n")), proc.stdout
+    assert re.search(r"\|cert_days=\d+;14:;;; chain_days=\d+;14:;;;$", proc.stdout.rstrip("\n"))
 
 
 def test_fingerprint_pins_the_certificate(scripted: ScriptedFactory, certs: CertBundle) -> None:
@@ -309,6 +309,26 @@ def test_cert_warn_days_sets_when_an_expiring_certificate_warns(
     assert proc.returncode == 1
     assert proc.stdout.startswith("POP3 WARNING - cert_expiring: ")
     assert "cert_days=5;7:;;;" in proc.stdout
+
+
+def test_an_intermediate_expiring_before_the_leaf_is_shown_and_warned_about(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(Pop3Script(), tls_context=certs.expiring_intermediate)
+    base = [srv.host, "--port", str(srv.port), "--tls", "tls", "--ca-file", str(certs.ca_file)]
+    proc = pop3watch(*base)
+    assert proc.returncode == 1, proc.stdout
+    assert re.match(
+        r"WARN .* cert 89 days \(chain 5 days\) - cert_expiring: .*"
+        r"the chain's CN=Short Intermediate: 5 days left",
+        proc.stdout,
+    ), proc.stdout
+    proc = pop3watch(*base, "--cert-warn-days", "3", "--nagios")
+    assert proc.returncode == 0, proc.stdout
+    assert ", certificate valid 89 days, its chain 5 days (CN=Short Intermediate)|" in proc.stdout
+    assert "cert_days=89;3:;;; chain_days=5;3:;;;" in proc.stdout
+    chain = json.loads(pop3watch(*base, "--json").stdout)["tls"]["chain_expiry"]
+    assert chain["subject"] == "CN=Short Intermediate" and chain["days_left"] == 5
 
 
 def test_warn_exits_1_in_default_mode(scripted: ScriptedFactory) -> None:

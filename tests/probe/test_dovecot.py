@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trustme
+from cryptography import x509
 
 from pop3watch.probe import CheckSettings, Status, check_pop3, pop3_check
 from pop3watch.probe.verified_chains import VERIFIED_CHAINS
@@ -52,6 +53,12 @@ async def test_starttls_verifies_and_refreshes_capabilities(dovecot: DovecotServ
     assert cert.fingerprint_sha256 == dovecot.cert_sha256
     assert "DNS:localhost" in cert.sans
     assert cert.days_left > 300
+    # The chain above the leaf is the test CA (the trusted root), read from what
+    # OpenSSL verified.
+    chain = result.tls.chain_expiry
+    ca = x509.load_pem_x509_certificate(dovecot.ca_file.read_bytes())
+    assert chain is not None and chain.subject == ca.subject.rfc4514_string()
+    assert chain.not_after == ca.not_valid_after_utc
     # Capabilities are the post-TLS ones: STLS is no longer advertised after TLS.
     assert "STLS" not in result.capabilities
     commands = [line.text for line in result.transcript if line.dir == "C"]
@@ -88,6 +95,8 @@ async def test_the_next_check_reuses_the_chain_verified_by_the_last(
     second = await check_pop3(check)
     assert second.status is Status.UP, second.error
     assert second.tls is not None and second.tls.cert is not None and second.tls.cert.verified
+    assert first.tls is not None and first.tls.chain_expiry is not None
+    assert second.tls.chain_expiry == first.tls.chain_expiry  # remembered with the chain
     assert "verifying it in full" not in " ".join(row.text for row in second.transcript)
 
 
@@ -106,6 +115,7 @@ async def test_pinned_fingerprint_replaces_the_ca(dovecot: DovecotServer) -> Non
     good = await check_pop3(settings(dovecot, tls="starttls", fingerprint=dovecot.cert_sha256))
     assert good.status is Status.UP, good.error
     assert good.tls is not None and good.tls.cert is not None and good.tls.cert.verified
+    assert good.tls.chain_expiry is None  # the pin replaces the chain: none was verified
     bad = await check_pop3(settings(dovecot, tls="starttls", fingerprint="00" * 32))
     assert bad.error is not None and bad.error.code == "cert_invalid"
     assert "pin mismatch" in bad.error.message
@@ -116,6 +126,7 @@ async def test_no_verify_succeeds_unverified(dovecot: DovecotServer) -> None:
     assert result.status is Status.UP
     assert result.tls is not None and result.tls.cert is not None
     assert result.tls.cert.verified is False
+    assert result.tls.chain_expiry is None
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pop3watch.errors import AuthFailed, Phase
-from pop3watch.probe.result import CertInfo, MailboxInfo, Status
+from pop3watch.probe.result import CertInfo, ChainCertInfo, MailboxInfo, Status
 from pop3watch.probe.verdict import Thresholds, grade
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -116,3 +116,61 @@ def test_a_slow_response_over_its_down_limit_is_not_also_a_warning() -> None:
     v = grade(None, rtt_ms=500, thresholds=Thresholds(warn_rtt_ms=100, down_rtt_ms=200))
     assert v.status is Status.DOWN
     assert v.warnings == []
+
+
+def chain(days: float, subject: str = "CN=Intermediate") -> ChainCertInfo:
+    not_after = NOW + timedelta(days=days)
+    return ChainCertInfo(
+        subject=subject,
+        not_after=not_after,
+        days_left=int((not_after - NOW).total_seconds() // 86400),
+    )
+
+
+@pytest.mark.parametrize(
+    ("leaf_days", "chain_days", "status", "names_the_chain"),
+    [
+        (90, 5, Status.WARN, True),  # the intermediate goes first: the chain breaks then
+        (5, 3, Status.WARN, True),
+        (3, 5, Status.WARN, False),  # the leaf goes first: it is the one named
+        (90, 30, Status.UP, False),
+        (90, None, Status.UP, False),
+    ],
+)
+def test_the_chain_above_the_leaf_counts_for_expiry(
+    leaf_days: float, chain_days: float | None, status: Status, names_the_chain: bool
+) -> None:
+    v = grade(
+        None,
+        rtt_ms=1,
+        cert=cert(leaf_days),
+        chain=chain(chain_days) if chain_days is not None else None,
+        thresholds=Thresholds(cert_warn_days=14),
+        now=NOW,
+    )
+    assert v.status is status
+    if status is Status.WARN:
+        assert v.error is not None and v.error.code == "cert_expiring"
+        assert ("the chain's CN=Intermediate" in v.error.message) is names_the_chain
+        days = chain_days if names_the_chain else leaf_days
+        assert f"{days} days left" in v.error.message
+
+
+def test_an_expired_chain_certificate_is_named() -> None:
+    v = grade(
+        None,
+        rtt_ms=1,
+        cert=cert(90),
+        chain=chain(-2, "CN=Old Root"),
+        thresholds=Thresholds(cert_warn_days=14),
+        now=NOW,
+    )
+    assert v.error is not None
+    assert v.error.message.endswith(
+        "the chain's CN=Old Root: expired 2 days ago (2026-11-21 12:00 UTC)"
+    )
+
+
+def test_without_cert_warn_days_the_chain_is_not_judged() -> None:
+    v = grade(None, rtt_ms=1, cert=cert(90), chain=chain(1), now=NOW)
+    assert v.status is Status.UP

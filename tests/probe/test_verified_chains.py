@@ -172,7 +172,7 @@ async def test_a_chain_whose_time_ran_out_mid_handshake_is_no_miss(
     srv = scripted(Pop3Script(), tls_context=certs.good)
     assert (await check(srv, certs.ca_file)).status == "up"
     with monkeypatch.context() as patch:  # its hour ends between context and comparison
-        patch.setattr(VERIFIED_CHAINS, "holds", lambda *_, **__: False)
+        patch.setattr(VERIFIED_CHAINS, "verified_for", lambda *_, **__: None)
         result = await check(srv, certs.ca_file)
     assert result.status == "up" and srv.connections == 3
     assert "due to be verified again" in notes(result)
@@ -425,6 +425,32 @@ async def test_a_chain_the_shortcut_cannot_vouch_for_costs_one_restart_an_hour(
     assert "verifying it in full on a new connection" in notes(results[1])
 
 
+async def test_an_intermediate_that_expires_first_warns_on_every_check(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """The leaf has 90 days, its intermediate 5: the chain stops verifying in 5, so that
+    is what the check warns about, whether it verified in full or used the remembered
+    chain (whose expiry was remembered with it)."""
+    srv = scripted(Pop3Script(), tls_context=certs.expiring_intermediate)
+    results = [await check(srv, certs.ca_file) for _ in range(2)]
+    for result in results:
+        assert result.status == "warn" and result.error is not None
+        assert result.error.code == "cert_expiring"
+        assert "the chain's CN=Short Intermediate: 5 days left" in result.error.message
+        assert result.tls is not None and result.tls.cert is not None
+        assert result.tls.cert.days_left == 89
+        assert result.tls.chain_expiry is not None
+        assert result.tls.chain_expiry.subject == "CN=Short Intermediate"
+    assert results[0].tls == results[1].tls
+    assert "(the chain verified in full before)" in notes(results[1])
+    assert srv.connections == 2
+
+    relaxed = await check(srv, certs.ca_file, cert_warn_days=3)
+    assert relaxed.status == "up", relaxed.error
+    assert relaxed.tls is not None and relaxed.tls.chain_expiry is not None
+    assert relaxed.tls.chain_expiry.days_left == 5
+
+
 async def test_the_store_is_looked_at_once_per_handshake(
     scripted: ScriptedFactory,
     certs: CertBundle,
@@ -497,7 +523,9 @@ def test_the_chains_are_read_as_python_3_13_returns_them() -> None:
     )
     fake = _Python313SSLObject([leaf], [leaf, short])
     assert verified_chains.presented_chain(fake) == (leaf,)  # type: ignore[arg-type]
-    assert verified_chains.verified_until(fake) == soon.timestamp()  # type: ignore[arg-type]
+    verified = verified_chains.verified_chain(fake)  # type: ignore[arg-type]
+    assert verified == (leaf, short)
+    assert verified_chains.verified_until(verified) == soon.timestamp()
 
 
 def test_without_the_chain_accessors_nothing_is_remembered() -> None:
@@ -505,7 +533,9 @@ def test_without_the_chain_accessors_nothing_is_remembered() -> None:
         pass
 
     assert verified_chains.presented_chain(Bare()) is None  # type: ignore[arg-type]
-    assert verified_chains.verified_until(Bare()) == 0.0  # type: ignore[arg-type]
+    assert verified_chains.verified_chain(Bare()) == ()  # type: ignore[arg-type]
+    assert verified_chains.verified_until(()) == 0.0
+    assert verified_chains.verified_until((b"not a certificate",)) == 0.0
 
 
 def test_a_leaf_that_can_sign_certificates_is_never_an_anchor() -> None:

@@ -6,7 +6,7 @@ Rule: presentation only; the result already holds everything (and no secret).
 from __future__ import annotations
 
 from pop3watch.errors import ConfigError, ConfigMissing, InternalError
-from pop3watch.probe.result import CheckResult, Status
+from pop3watch.probe.result import ChainCertInfo, CheckResult, Status
 from pop3watch.probe.verdict import Thresholds
 
 EXIT_CODES = {Status.UP: 0, Status.WARN: 1, Status.DOWN: 2}
@@ -39,6 +39,9 @@ def human_line(result: CheckResult) -> str:
         if result.tls.cert is not None:
             verified = "" if result.tls.cert.verified else " UNVERIFIED"
             tls += f", cert {result.tls.cert.days_left} days{verified}"
+            chain = _chain_first(result)
+            if chain is not None:
+                tls += f" (chain {chain.days_left} days)"
         parts.append(tls)
     if result.mailbox is not None:
         parts.append(f"{result.mailbox.messages} messages / {result.mailbox.octets} octets")
@@ -48,6 +51,14 @@ def human_line(result: CheckResult) -> str:
     for warning in result.warnings:
         line += f"; {warning.code}: {warning.message}"
     return line
+
+
+def _chain_first(result: CheckResult) -> ChainCertInfo | None:
+    """The verified chain's first expiry, when it comes before the leaf's own."""
+    tls = result.tls
+    if tls is None or tls.cert is None or tls.chain_expiry is None:
+        return None
+    return tls.chain_expiry if tls.chain_expiry.not_after < tls.cert.not_after else None
 
 
 def _threshold(value: float | None, scale: float = 1.0) -> str:
@@ -74,6 +85,9 @@ def nagios_output(result: CheckResult, *, thresholds: Thresholds, timeout_s: flo
             cert = result.tls.cert
             if cert.verified:
                 text += f", {result.tls.version}, certificate valid {cert.days_left} days"
+                chain = _chain_first(result)
+                if chain is not None:
+                    text += f", its chain {chain.days_left} days ({chain.subject})"
             else:
                 text += (
                     f", {result.tls.version}, certificate UNVERIFIED, "
@@ -94,6 +108,8 @@ def nagios_output(result: CheckResult, *, thresholds: Thresholds, timeout_s: flo
     if result.tls is not None and result.tls.cert is not None:
         warn_days = "" if t.cert_warn_days is None else f"{t.cert_warn_days}:"
         perf.append(f"cert_days={result.tls.cert.days_left};{warn_days};;;")
+        if result.tls.chain_expiry is not None:
+            perf.append(f"chain_days={result.tls.chain_expiry.days_left};{warn_days};;;")
     if result.mailbox is not None:
         perf.append(
             f"messages={result.mailbox.messages};{_count(t.warn_messages)};"

@@ -4,6 +4,7 @@ from pop3watch.probe.pop3_check import check_pop3
 from pop3watch.probe.registry import PROBERS, Prober, run_probe
 from pop3watch.probe.result import (
     CertInfo,
+    ChainCertInfo,
     CheckResult,
     ErrorInfo,
     MailboxInfo,
@@ -19,6 +20,7 @@ __all__ = [
     "PROBERS",
     "AuthMode",
     "CertInfo",
+    "ChainCertInfo",
     "CheckResult",
     "CheckSettings",
     "ErrorInfo",

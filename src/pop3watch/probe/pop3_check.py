@@ -67,6 +67,7 @@ from pop3watch.probe.settings import AuthMode, CheckSettings, TlsMode
 from pop3watch.probe.stream import Stream
 from pop3watch.probe.tls import (
     cert_info,
+    chain_expiry,
     check_pin,
     client_context,
     handshake_error,
@@ -80,6 +81,7 @@ from pop3watch.probe.transcript import KeepTranscript, Redactor, Transcript, esc
 from pop3watch.probe.verdict import grade
 from pop3watch.probe.verified_chains import (
     VERIFIED_CHAINS,
+    Chain,
     presented_chain,
 )
 
@@ -384,11 +386,13 @@ class _Pop3Check:
             raise handshake_error(exc) from None
         ssl_object = self.stream.ssl_object
         assert ssl_object is not None
+        verified: Chain = ()  # the chain OpenSSL verified, leaf to trusted root
         if key is not None and remembered is None:
-            VERIFIED_CHAINS.record(key, ssl_object)
+            verified = VERIFIED_CHAINS.record(key, ssl_object)
         elif key is not None:
             chain = presented_chain(ssl_object)
-            if chain is None or not VERIFIED_CHAINS.holds(key, chain):
+            found = None if chain is None else VERIFIED_CHAINS.verified_for(key, chain)
+            if found is None:
                 # Dropped without QUIT: nothing has been asked of a server whose chain
                 # is not verified yet, and the new connection says QUIT in its place.
                 if chain is not None and VERIFIED_CHAINS.knows(key, chain):
@@ -397,6 +401,7 @@ class _Pop3Check:
                 raise _VerifyInFull(
                     "the server presented a chain other than the one verified before"
                 )
+            verified = found
         der = ssl_object.getpeercert(binary_form=True)
         if der is None:
             raise handshake_error(ValueError("the server presented no certificate"))
@@ -406,7 +411,11 @@ class _Pop3Check:
             check_pin(cert, s.fingerprint, now)
         cipher = ssl_object.cipher()
         self.tls = TlsInfo(
-            mode=mode, version=ssl_object.version(), cipher=cipher[0] if cipher else None, cert=cert
+            mode=mode,
+            version=ssl_object.version(),
+            cipher=cipher[0] if cipher else None,
+            cert=cert,
+            chain_expiry=chain_expiry(verified, now),
         )
         self.transcript.note(
             f"TLS {self.tls.version} {self.tls.cipher}, certificate {cert.subject}"
@@ -583,9 +592,14 @@ class _Pop3Check:
 
     def _result(self, error: Pop3WatchError | None) -> CheckResult:
         s = self.settings
-        cert = self.tls.cert if self.tls else None
+        tls = self.tls
         verdict = grade(
-            error, rtt_ms=self.rtt_ms, cert=cert, mailbox=self.mailbox, thresholds=s.thresholds
+            error,
+            rtt_ms=self.rtt_ms,
+            cert=tls.cert if tls else None,
+            chain=tls.chain_expiry if tls else None,
+            mailbox=self.mailbox,
+            thresholds=s.thresholds,
         )
         timings = self._timings()
         timings["total"] = round_ms((time.perf_counter() - self.t0) * 1000)

@@ -63,6 +63,19 @@ class CertInfo(BaseModel):
     verified: bool
 
 
+class ChainCertInfo(BaseModel):
+    """The certificate above the leaf (an intermediate, or the trusted root) that
+    expires first in the chain OpenSSL verified: when it expires the chain stops
+    verifying, however long the leaf itself still has (the pattern of DST Root CA X3 in
+    2021, or of an intermediate nobody renewed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    not_after: datetime
+    days_left: int
+
+
 class TlsInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -70,6 +83,9 @@ class TlsInfo(BaseModel):
     version: str | None = None
     cipher: str | None = None
     cert: CertInfo | None = None
+    # None when the chain was not verified (verify off, a pinned certificate) or the
+    # trusted certificate is the leaf itself.
+    chain_expiry: ChainCertInfo | None = None
 
 
 class MailboxInfo(BaseModel):

@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from pop3watch.errors import CertInvalid, ConfigError, TlsFailed
-from pop3watch.probe.result import CertInfo
-from pop3watch.probe.verified_chains import TrustKey
+from pop3watch.probe.result import CertInfo, ChainCertInfo
+from pop3watch.probe.verified_chains import Chain, TrustKey
 
 # OpenSSL reasons meaning "the peer is not speaking TLS at all".
 _NOT_TLS_REASONS = frozenset(
@@ -254,6 +254,33 @@ def cert_info(der: bytes, *, verified: bool, now: datetime | None = None) -> Cer
     now = now or datetime.now(UTC)
     days_left = int((_parsed(der).not_after - now).total_seconds() // 86400)
     return _dated(der, days_left, verified)
+
+
+@lru_cache(maxsize=1024)
+def _chain_cert(der: bytes) -> tuple[str, datetime] | None:
+    """(subject, notAfter) of a certificate in a verified chain; None if unreadable."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    return _name(cert.subject), cert.not_valid_after_utc
+
+
+@lru_cache(maxsize=1024)
+def _chain_dated(subject: str, not_after: datetime, days_left: int) -> ChainCertInfo:
+    return ChainCertInfo(subject=subject, not_after=not_after, days_left=days_left)
+
+
+def chain_expiry(verified: Chain, now: datetime) -> ChainCertInfo | None:
+    """The certificate above the leaf of a verified chain (leaf to trusted root, as
+    OpenSSL built it) that expires first: the chain breaks then, whatever the leaf's own
+    date. None for a chain of the leaf alone (the leaf itself is trusted) or none."""
+    facts = [f for f in map(_chain_cert, verified[1:]) if f is not None]
+    if not facts:
+        return None
+    subject, not_after = min(facts, key=lambda fact: fact[1])
+    days_left = int((not_after - now).total_seconds() // 86400)
+    return _chain_dated(subject, not_after, days_left)
 
 
 def check_pin(info: CertInfo, pin: str, now: datetime) -> None:

@@ -17,7 +17,7 @@ from pop3watch.errors import (
     Pop3WatchError,
     SlowResponse,
 )
-from pop3watch.probe.result import CertInfo, ErrorInfo, MailboxInfo, Status
+from pop3watch.probe.result import CertInfo, ChainCertInfo, ErrorInfo, MailboxInfo, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +64,28 @@ def _mailbox_findings(
 
 
 def _cert_finding(
-    cert: CertInfo | None, warn_days: int | None, now: datetime | None
+    cert: CertInfo | None,
+    chain: ChainCertInfo | None,
+    warn_days: int | None,
+    now: datetime | None,
 ) -> CheckError | None:
+    """Warn about whichever expires first within ``warn_days``: the leaf, or a
+    certificate above it in the verified chain (the chain breaks when that one does)."""
     if cert is None or warn_days is None:
         return None
-    remaining = cert.not_after - (now or datetime.now(UTC))
+    what, not_after, days_left = "", cert.not_after, cert.days_left
+    if chain is not None and chain.not_after < cert.not_after:
+        what, not_after, days_left = (
+            f"the chain's {chain.subject}: ",
+            chain.not_after,
+            chain.days_left,
+        )
+    remaining = not_after - (now or datetime.now(UTC))
     if remaining > timedelta(days=warn_days):
         return None
     if remaining.total_seconds() < 0:
-        return CertExpiring(
-            f"expired {-cert.days_left} days ago ({cert.not_after:%Y-%m-%d %H:%M} UTC)"
-        )
-    return CertExpiring(
-        f"{cert.days_left} days left (not after {cert.not_after:%Y-%m-%d %H:%M} UTC)"
-    )
+        return CertExpiring(f"{what}expired {-days_left} days ago ({not_after:%Y-%m-%d %H:%M} UTC)")
+    return CertExpiring(f"{what}{days_left} days left (not after {not_after:%Y-%m-%d %H:%M} UTC)")
 
 
 _NO_THRESHOLDS = Thresholds()
@@ -88,6 +96,7 @@ def grade(
     *,
     rtt_ms: float | None,
     cert: CertInfo | None = None,
+    chain: ChainCertInfo | None = None,
     mailbox: MailboxInfo | None = None,
     thresholds: Thresholds = _NO_THRESHOLDS,
     now: datetime | None = None,
@@ -111,7 +120,7 @@ def grade(
         down.append(SlowResponse(f"{rtt_ms:.1f} ms, down above {thresholds.down_rtt_ms:g} ms"))
     elif _above(rtt_ms, thresholds.warn_rtt_ms):
         warn.append(SlowResponse(f"{rtt_ms:.1f} ms, warn above {thresholds.warn_rtt_ms:g} ms"))
-    cert_finding = _cert_finding(cert, thresholds.cert_warn_days, now)
+    cert_finding = _cert_finding(cert, chain, thresholds.cert_warn_days, now)
     if cert_finding is not None:
         warn.insert(0, cert_finding)
     mailbox_down, mailbox_warn = _mailbox_findings(mailbox, thresholds)

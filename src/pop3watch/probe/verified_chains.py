@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 
@@ -68,10 +68,15 @@ class TrustKey:
     server_name: str
 
 
+class _Verified(NamedTuple):
+    until: float  # wall-clock time (epoch seconds) until which the chain stands verified
+    verified: Chain  # the chain OpenSSL built and verified (leaf to trusted root), or ()
+
+
 @dataclass(slots=True)
 class _Entry:
-    # presented chain -> wall-clock time (epoch seconds) until which it stands verified
-    chains: OrderedDict[Chain, float] = field(default_factory=OrderedDict)
+    # presented chain -> what its full verification found
+    chains: OrderedDict[Chain, _Verified] = field(default_factory=OrderedDict)
     context: ssl.SSLContext | None = None  # built from the chains' leaves, on demand
     # After a miss, no shortcut before this wall-clock time: full verifications only.
     no_shortcut_until: float = 0.0
@@ -99,15 +104,27 @@ def presented_chain(ssl_object: ssl.SSLObject) -> Chain | None:
         return None
 
 
-def verified_until(ssl_object: ssl.SSLObject) -> float:
-    """The earliest ``notAfter`` of the chain OpenSSL verified (leaf to trusted root), in
-    epoch seconds: past it, the same chain would no longer verify. 0 when unknown."""
+def verified_chain(ssl_object: ssl.SSLObject) -> Chain:
+    """The chain OpenSSL built and verified, leaf to trusted root, as DER; () when this
+    Python does not tell."""
     try:
-        ders = [_der(cert) for cert in _chain(ssl_object, "get_verified_chain")]
-        ends = [x509.load_der_x509_certificate(d).not_valid_after_utc for d in ders]
+        return tuple(_der(cert) for cert in _chain(ssl_object, "get_verified_chain"))
+    except Exception:  # an interpreter without the accessors
+        return ()
+
+
+@lru_cache(maxsize=1024)
+def _not_after(der: bytes) -> float:
+    return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+
+
+def verified_until(verified: Chain) -> float:
+    """The earliest ``notAfter`` of a verified chain, in epoch seconds: past it, the same
+    chain would no longer verify. 0 when unknown."""
+    try:
+        return min(_not_after(der) for der in verified) if verified else 0.0
     except Exception:  # unreadable: remembered for no time at all
         return 0.0
-    return min(end.timestamp() for end in ends) if ends else 0.0
 
 
 @lru_cache(maxsize=256)
@@ -152,7 +169,7 @@ class VerifiedChains:
         if entry is None:
             return None
         now = time.time() if now is None else now
-        stale = [chain for chain, until in entry.chains.items() if until <= now]
+        stale = [chain for chain, found in entry.chains.items() if found.until <= now]
         for chain in stale:
             del entry.chains[chain]
         if not entry.chains and entry.no_shortcut_until <= now:
@@ -178,13 +195,23 @@ class VerifiedChains:
         entry = self._entries.get(key) or self._add(key)
         entry.no_shortcut_until = now + TTL_S
 
-    def holds(self, key: TrustKey, chain: Chain, *, now: float | None = None) -> bool:
-        """Whether ``chain`` was verified in full for ``key`` and still stands."""
+    def verified_for(
+        self, key: TrustKey, chain: Chain, *, now: float | None = None
+    ) -> Chain | None:
+        """The chain OpenSSL verified when ``chain`` was presented for ``key``, if it was
+        verified in full and still stands (``()`` when that chain was not readable);
+        None otherwise."""
         entry = self._entries.get(key)
         if entry is None:
-            return False
-        until = entry.chains.get(chain)
-        return until is not None and until > (time.time() if now is None else now)
+            return None
+        found = entry.chains.get(chain)
+        if found is None or found.until <= (time.time() if now is None else now):
+            return None
+        return found.verified
+
+    def holds(self, key: TrustKey, chain: Chain, *, now: float | None = None) -> bool:
+        """Whether ``chain`` was verified in full for ``key`` and still stands."""
+        return self.verified_for(key, chain, now=now) is not None
 
     def knows(self, key: TrustKey, chain: Chain) -> bool:
         """Whether ``chain`` was verified in full for ``key``, current or not: a chain
@@ -192,19 +219,28 @@ class VerifiedChains:
         entry = self._entries.get(key)
         return entry is not None and chain in entry.chains
 
-    def record(self, key: TrustKey, ssl_object: ssl.SSLObject) -> None:
-        """Remember the chain of a handshake OpenSSL has just verified in full; the chains
-        are read only when they will be kept (not at all while disabled)."""
-        if not self.enabled:
-            return
-        chain = presented_chain(ssl_object)
-        if chain is not None:
-            self.remember(key, chain, verified_until(ssl_object))
+    def record(self, key: TrustKey, ssl_object: ssl.SSLObject) -> Chain:
+        """Remember the chain of a handshake OpenSSL has just verified in full, and return
+        the chain it verified (leaf to trusted root; the check reports when it expires).
+        The presented chain is read only when it will be kept (not while disabled)."""
+        verified = verified_chain(ssl_object)
+        if self.enabled:
+            chain = presented_chain(ssl_object)
+            if chain is not None:
+                self.remember(key, chain, verified_until(verified), verified=verified)
+        return verified
 
     def remember(
-        self, key: TrustKey, chain: Chain, verified_until: float, *, now: float | None = None
+        self,
+        key: TrustKey,
+        chain: Chain,
+        verified_until: float,
+        *,
+        verified: Chain = (),
+        now: float | None = None,
     ) -> None:
-        """Record a chain OpenSSL has just verified in full for ``key``."""
+        """Record a chain OpenSSL has just verified in full for ``key`` (``verified``: the
+        chain it built, leaf to trusted root)."""
         if not self.enabled or not chain or _can_sign_certificates(chain[0]):
             return
         now = time.time() if now is None else now
@@ -217,7 +253,7 @@ class VerifiedChains:
         else:
             self._entries.move_to_end(key)
         leaves_before = {c[0] for c in entry.chains}
-        entry.chains[chain] = until
+        entry.chains[chain] = _Verified(until, verified)
         entry.chains.move_to_end(chain)
         while len(entry.chains) > MAX_CHAINS_PER_NAME:
             entry.chains.popitem(last=False)
@@ -231,7 +267,7 @@ class VerifiedChains:
         return entry
 
 
-def _anchor_context(chains: OrderedDict[Chain, float]) -> ssl.SSLContext:
+def _anchor_context(chains: OrderedDict[Chain, _Verified]) -> ssl.SSLContext:
     """A client context like the full one (``tls.client_context``), whose trust anchors
     are the remembered leaves themselves."""
     leaves = b"".join(dict.fromkeys(chain[0] for chain in chains))
