@@ -255,7 +255,8 @@ def test_nagios_without_a_greeting_has_no_time_perfdata(
     )  # fmt: skip
     assert proc.returncode == 2
     assert "time=" not in proc.stdout
-    assert re.search(r"\|cert_days=\d+;14:;;; chain_days=\d+;14:;;;$", proc.stdout.rstrip("\n"))
+    perfdata = proc.stdout.rstrip("\n")
+    assert re.search(r"\|cert_days=\d+;14:;;; chain_days=\d+;14:;;;$", perfdata), proc.stdout
 
 
 def test_fingerprint_pins_the_certificate(scripted: ScriptedFactory, certs: CertBundle) -> None:

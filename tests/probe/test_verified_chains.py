@@ -19,6 +19,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from pop3watch.probe import CheckResult, CheckSettings, check_pop3, pop3_check, tls, verified_chains
@@ -351,9 +352,9 @@ def _name(cn: str) -> x509.Name:
 
 
 def _cert(
-    subject: str,
+    subject: str | x509.Name,
     key: ec.EllipticCurvePrivateKey,
-    issuer: str,
+    issuer: str | x509.Name,
     issuer_key: ec.EllipticCurvePrivateKey,
     *,
     ca: bool,
@@ -362,12 +363,12 @@ def _cert(
     extra: tuple[x509.ExtensionType, ...] = (),
 ) -> x509.Certificate:
     """A certificate signed by ``issuer_key``; a leaf (``ca=False``) is for localhost
-    unless ``san`` says otherwise."""
+    unless ``san`` says otherwise. Names are common names, or whole names."""
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
+        .subject_name(subject if isinstance(subject, x509.Name) else _name(subject))
+        .issuer_name(issuer if isinstance(issuer, x509.Name) else _name(issuer))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now + days[0] * DAY)
@@ -451,6 +452,132 @@ async def test_an_intermediate_that_expires_first_warns_on_every_check(
     assert relaxed.tls.chain_expiry.days_left == 5
 
 
+# An organization written as UTF8String "QQQQ", and as a T61String holding a Latin-1
+# byte: OpenSSL reads the latter (and verifies chains through it), cryptography refuses it.
+_UTF8_ORG, _T61_ORG = b"\x0c\x04QQQQ", b"\x14\x04Q\xe9QQ"
+
+
+def _odd_name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "QQQQ", _type=_ASN1Type.UTF8String),
+        ]
+    )
+
+
+def _tlv_value(der: bytes, start: int) -> tuple[int, int]:
+    """Where the value of the DER TLV at ``start`` begins and ends."""
+    length, at = der[start + 1], start + 2
+    if length & 0x80:
+        size = length & 0x7F
+        length, at = int.from_bytes(der[at : at + size], "big"), at + size
+    return at, at + length
+
+
+def _tlv(tag: int, value: bytes) -> bytes:
+    n = len(value)
+    size = (n.bit_length() + 7) // 8
+    length = bytes([n]) if n < 0x80 else bytes([0x80 | size]) + n.to_bytes(size, "big")
+    return bytes([tag]) + length + value
+
+
+def _with_t61_names(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """``cert`` with every ``_UTF8_ORG`` in its names made ``_T61_ORG``, signed again."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    tbs_at, _ = _tlv_value(der, 0)
+    _, tbs_end = _tlv_value(der, tbs_at)
+    _, algorithm_end = _tlv_value(der, tbs_end)
+    tbs = der[tbs_at:tbs_end].replace(_UTF8_ORG, _T61_ORG)
+    signature = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return _tlv(0x30, tbs + der[tbs_end:algorithm_end] + _tlv(0x03, b"\x00" + signature))
+
+
+async def test_names_cryptography_cannot_decode_do_not_break_the_check(
+    scripted: ScriptedFactory, tmp_path: Path
+) -> None:
+    """OpenSSL verifies a chain whose root and intermediate are named with a Latin-1
+    T61String; the check reports it (the names as undecodable), it does not crash."""
+    root_key, inter_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in "123")
+    root_name, inter_name = _odd_name("Root"), _odd_name("Inter")
+    root = _cert(root_name, root_key, root_name, root_key, ca=True, days=(-1, 20))
+    inter = _cert(inter_name, inter_key, root_name, root_key, ca=True, days=(-1, 30))
+    leaf = _cert("localhost", leaf_key, inter_name, inter_key, ca=False)
+    ders = [
+        _with_t61_names(c, k) for c, k in ((root, root_key), (inter, root_key), (leaf, inter_key))
+    ]
+    with pytest.raises(ValueError, match="subject"):
+        x509.load_der_x509_certificate(ders[0]).subject  # noqa: B018 - the point
+    (tmp_path / "root.pem").write_text(ssl.DER_cert_to_PEM_cert(ders[0]))
+    (tmp_path / "chain.pem").write_text(
+        ssl.DER_cert_to_PEM_cert(ders[2]) + ssl.DER_cert_to_PEM_cert(ders[1])
+    )
+    (tmp_path / "key.pem").write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
+    srv = scripted(Pop3Script(), tls_context=context)
+
+    results = [await check(srv, tmp_path / "root.pem") for _ in range(2)]
+    for result in results:
+        assert result.status == "up", result.error
+        assert result.tls is not None and result.tls.cert is not None
+        assert (result.tls.cert.subject, result.tls.cert.issuer) == (
+            "CN=localhost",
+            "<undecodable>",
+        )
+        assert result.tls.chain_expiry is not None  # the root: it expires first
+        assert (result.tls.chain_expiry.subject, result.tls.chain_expiry.days_left) == (
+            "<undecodable>",
+            19,
+        )
+    assert "(the chain verified in full before)" in notes(results[1])
+
+
+def test_each_remembered_chain_keeps_its_own_first_expiry() -> None:
+    ca = trustme.CA()
+    first, second = (_leaf_der(ca),), (_leaf_der(ca),)
+    chains = VerifiedChains()
+    chains.remember(KEY, first, verified_until=NOW + 60, first_expiring=b"one", now=NOW)
+    chains.remember(KEY, second, verified_until=NOW + 60, first_expiring=None, now=NOW)
+    found = chains.verified_for(KEY, first, now=NOW)
+    assert found is not None and found.first_expiring == b"one"
+    found = chains.verified_for(KEY, second, now=NOW)
+    assert found is not None and found.first_expiring is None
+    assert chains.verified_for(KEY, first, now=NOW + 60) is None
+
+
+def test_the_first_expiring_certificate_above_the_leaf_is_picked() -> None:
+    ca = trustme.CA()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def issued(days: int) -> bytes:
+        pem = ca.issue_cert("x.example", not_after=now + days * DAY).cert_chain_pems[0]
+        return ssl.PEM_cert_to_DER_cert(pem.bytes().decode())
+
+    leaf, late, early = issued(1), issued(50), issued(5)
+    pick = verified_chains.first_expiring
+    assert pick((leaf, late, early)) == early  # the leaf itself does not count
+    assert pick((leaf, b"unreadable", late)) == late
+    assert pick((leaf,)) is None and pick(()) is None
+    assert verified_chains.verified_until((leaf, b"unreadable", late)) == 0.0
+
+
+def test_a_chain_certificates_name_is_escaped_like_server_text() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _cert("Evil\x1b[31mCA", key, "Evil\x1b[31mCA", key, ca=True)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    facts = tls.chain_expiry(der, dt.datetime.now(dt.UTC))
+    assert facts is not None and facts.subject == "CN=Evil\\x1b[31mCA"
+    assert tls.chain_expiry(None, dt.datetime.now(dt.UTC)) is None
+    assert tls.chain_expiry(b"unreadable", dt.datetime.now(dt.UTC)) is None
+
+
 async def test_the_store_is_looked_at_once_per_handshake(
     scripted: ScriptedFactory,
     certs: CertBundle,
@@ -526,6 +653,7 @@ def test_the_chains_are_read_as_python_3_13_returns_them() -> None:
     verified = verified_chains.verified_chain(fake)  # type: ignore[arg-type]
     assert verified == (leaf, short)
     assert verified_chains.verified_until(verified) == soon.timestamp()
+    assert verified_chains.first_expiring(verified) == short
 
 
 def test_without_the_chain_accessors_nothing_is_remembered() -> None:

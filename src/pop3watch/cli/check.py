@@ -98,7 +98,11 @@ def check(
         str | None, typer.Option(help="name for SNI and verification (default HOST)")
     ] = None,
     cert_warn_days: Annotated[
-        int | None, typer.Option(help="warn when the certificate expires within N days")
+        int | None,
+        typer.Option(
+            help="warn when the certificate, or one above it in the verified chain, "
+            "expires within N days (default 14)"
+        ),
     ] = None,
     ip_family: Annotated[IpFamily, typer.Option(help="auto, 4 or 6")] = IpFamily.AUTO,
     auth: Annotated[

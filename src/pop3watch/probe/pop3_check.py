@@ -81,7 +81,6 @@ from pop3watch.probe.transcript import KeepTranscript, Redactor, Transcript, esc
 from pop3watch.probe.verdict import grade
 from pop3watch.probe.verified_chains import (
     VERIFIED_CHAINS,
-    Chain,
     presented_chain,
 )
 
@@ -386,9 +385,10 @@ class _Pop3Check:
             raise handshake_error(exc) from None
         ssl_object = self.stream.ssl_object
         assert ssl_object is not None
-        verified: Chain = ()  # the chain OpenSSL verified, leaf to trusted root
+        # The certificate above the leaf that expires first, in the chain OpenSSL verified.
+        first_expiring: bytes | None = None
         if key is not None and remembered is None:
-            verified = VERIFIED_CHAINS.record(key, ssl_object)
+            first_expiring = VERIFIED_CHAINS.record(key, ssl_object)
         elif key is not None:
             chain = presented_chain(ssl_object)
             found = None if chain is None else VERIFIED_CHAINS.verified_for(key, chain)
@@ -401,7 +401,7 @@ class _Pop3Check:
                 raise _VerifyInFull(
                     "the server presented a chain other than the one verified before"
                 )
-            verified = found
+            first_expiring = found.first_expiring
         der = ssl_object.getpeercert(binary_form=True)
         if der is None:
             raise handshake_error(ValueError("the server presented no certificate"))
@@ -415,7 +415,7 @@ class _Pop3Check:
             version=ssl_object.version(),
             cipher=cipher[0] if cipher else None,
             cert=cert,
-            chain_expiry=chain_expiry(verified, now),
+            chain_expiry=chain_expiry(first_expiring, now),
         )
         self.transcript.note(
             f"TLS {self.tls.version} {self.tls.cipher}, certificate {cert.subject}"

@@ -21,7 +21,8 @@ from cryptography.x509.oid import ExtensionOID
 
 from pop3watch.errors import CertInvalid, ConfigError, TlsFailed
 from pop3watch.probe.result import CertInfo, ChainCertInfo
-from pop3watch.probe.verified_chains import Chain, TrustKey
+from pop3watch.probe.transcript import escape
+from pop3watch.probe.verified_chains import TrustKey
 
 # OpenSSL reasons meaning "the peer is not speaking TLS at all".
 _NOT_TLS_REASONS = frozenset(
@@ -195,10 +196,21 @@ def handshake_error(exc: BaseException) -> TlsFailed:
     return TlsFailed(f"{type(exc).__name__}: {exc}")
 
 
-def _name(name: x509.Name) -> str:
+def _subject(cert: x509.Certificate) -> str:
+    return _name(cert, issuer=False)
+
+
+def _issuer(cert: x509.Certificate) -> str:
+    return _name(cert, issuer=True)
+
+
+def _name(cert: x509.Certificate, *, issuer: bool) -> str:
+    """A certificate's subject or issuer as RFC 4514 text, escaped like server text (a CA
+    chose it). cryptography decodes the name only when it is read, and refuses some that
+    OpenSSL accepts (a T61String holding Latin-1, an unknown string type)."""
     try:
-        return name.rfc4514_string()
-    except ValueError:  # pragma: no cover - undecodable attribute
+        return escape((cert.issuer if issuer else cert.subject).rfc4514_string())
+    except ValueError:
         return "<undecodable>"
 
 
@@ -226,16 +238,18 @@ def _parsed(der: bytes) -> CertInfo:
     a noticeable share of a TLS check, and a server presents the same certificate for
     months. ``days_left`` and ``verified`` are filled in per check."""
     try:
+        # cryptography reads the fields lazily: the dates are read inside the guard too.
         cert = x509.load_der_x509_certificate(der)
+        not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     except ValueError as exc:
         raise TlsFailed(f"the server certificate cannot be parsed: {exc}") from None
     return CertInfo(
-        subject=_name(cert.subject),
-        issuer=_name(cert.issuer),
+        subject=_subject(cert),
+        issuer=_issuer(cert),
         sans=_sans(cert),
         serial=format(cert.serial_number, "x"),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
+        not_before=not_before,
+        not_after=not_after,
         days_left=0,
         fingerprint_sha256=hashlib.sha256(der).hexdigest(),
         verified=False,
@@ -258,12 +272,14 @@ def cert_info(der: bytes, *, verified: bool, now: datetime | None = None) -> Cer
 
 @lru_cache(maxsize=1024)
 def _chain_cert(der: bytes) -> tuple[str, datetime] | None:
-    """(subject, notAfter) of a certificate in a verified chain; None if unreadable."""
+    """(subject, notAfter) of a certificate in a verified chain; None if its date cannot
+    be read. OpenSSL accepted it, so nothing about it may raise out of the check."""
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError:
+        not_after = cert.not_valid_after_utc
+    except Exception:
         return None
-    return _name(cert.subject), cert.not_valid_after_utc
+    return _subject(cert), not_after
 
 
 @lru_cache(maxsize=1024)
@@ -271,14 +287,14 @@ def _chain_dated(subject: str, not_after: datetime, days_left: int) -> ChainCert
     return ChainCertInfo(subject=subject, not_after=not_after, days_left=days_left)
 
 
-def chain_expiry(verified: Chain, now: datetime) -> ChainCertInfo | None:
-    """The certificate above the leaf of a verified chain (leaf to trusted root, as
-    OpenSSL built it) that expires first: the chain breaks then, whatever the leaf's own
-    date. None for a chain of the leaf alone (the leaf itself is trusted) or none."""
-    facts = [f for f in map(_chain_cert, verified[1:]) if f is not None]
-    if not facts:
+def chain_expiry(first_expiring: bytes | None, now: datetime) -> ChainCertInfo | None:
+    """Facts about the certificate above the leaf that expires first in a verified chain
+    (``verified_chains.first_expiring``): the chain breaks then, whatever the leaf's own
+    date. None when there is none (the leaf itself is trusted, or nothing was verified)."""
+    facts = None if first_expiring is None else _chain_cert(first_expiring)
+    if facts is None:
         return None
-    subject, not_after = min(facts, key=lambda fact: fact[1])
+    subject, not_after = facts
     days_left = int((not_after - now).total_seconds() // 86400)
     return _chain_dated(subject, not_after, days_left)
 

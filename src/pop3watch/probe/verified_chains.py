@@ -68,15 +68,19 @@ class TrustKey:
     server_name: str
 
 
-class _Verified(NamedTuple):
+class Verified(NamedTuple):
+    """What a full verification of a presented chain found, as remembered."""
+
     until: float  # wall-clock time (epoch seconds) until which the chain stands verified
-    verified: Chain  # the chain OpenSSL built and verified (leaf to trusted root), or ()
+    # DER of the certificate above the leaf, in the chain OpenSSL verified, that expires
+    # first (``first_expiring``); None when there is none.
+    first_expiring: bytes | None
 
 
 @dataclass(slots=True)
 class _Entry:
     # presented chain -> what its full verification found
-    chains: OrderedDict[Chain, _Verified] = field(default_factory=OrderedDict)
+    chains: OrderedDict[Chain, Verified] = field(default_factory=OrderedDict)
     context: ssl.SSLContext | None = None  # built from the chains' leaves, on demand
     # After a miss, no shortcut before this wall-clock time: full verifications only.
     no_shortcut_until: float = 0.0
@@ -118,13 +122,30 @@ def _not_after(der: bytes) -> float:
     return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
 
 
+def _end(der: bytes) -> float | None:
+    """A certificate's ``notAfter`` in epoch seconds; None where cryptography cannot read
+    what OpenSSL accepted."""
+    try:
+        return _not_after(der)
+    except Exception:
+        return None
+
+
+def first_expiring(verified: Chain) -> bytes | None:
+    """The certificate above the leaf of a verified chain (leaf to trusted root) whose
+    ``notAfter`` comes first: the chain stops verifying then. Certificates whose date
+    cannot be read are left out (such a chain is remembered for no time at all)."""
+    dated = [(end, der) for der in verified[1:] if (end := _end(der)) is not None]
+    return min(dated, key=lambda pair: pair[0])[1] if dated else None
+
+
 def verified_until(verified: Chain) -> float:
     """The earliest ``notAfter`` of a verified chain, in epoch seconds: past it, the same
-    chain would no longer verify. 0 when unknown."""
-    try:
-        return min(_not_after(der) for der in verified) if verified else 0.0
-    except Exception:  # unreadable: remembered for no time at all
+    chain would no longer verify. 0 when unknown (a date cannot be read, or no chain)."""
+    ends = [_end(der) for der in verified]
+    if not ends or None in ends:
         return 0.0
+    return min(end for end in ends if end is not None)
 
 
 @lru_cache(maxsize=256)
@@ -197,17 +218,16 @@ class VerifiedChains:
 
     def verified_for(
         self, key: TrustKey, chain: Chain, *, now: float | None = None
-    ) -> Chain | None:
-        """The chain OpenSSL verified when ``chain`` was presented for ``key``, if it was
-        verified in full and still stands (``()`` when that chain was not readable);
-        None otherwise."""
+    ) -> Verified | None:
+        """What the full verification of ``chain`` for ``key`` found, if there was one and
+        it still stands; None otherwise."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         found = entry.chains.get(chain)
         if found is None or found.until <= (time.time() if now is None else now):
             return None
-        return found.verified
+        return found
 
     def holds(self, key: TrustKey, chain: Chain, *, now: float | None = None) -> bool:
         """Whether ``chain`` was verified in full for ``key`` and still stands."""
@@ -219,16 +239,20 @@ class VerifiedChains:
         entry = self._entries.get(key)
         return entry is not None and chain in entry.chains
 
-    def record(self, key: TrustKey, ssl_object: ssl.SSLObject) -> Chain:
+    def record(self, key: TrustKey, ssl_object: ssl.SSLObject) -> bytes | None:
         """Remember the chain of a handshake OpenSSL has just verified in full, and return
-        the chain it verified (leaf to trusted root; the check reports when it expires).
-        The presented chain is read only when it will be kept (not while disabled)."""
+        its ``first_expiring`` certificate above the leaf (the check reports when it
+        expires). The presented chain is read only when it will be kept (not while
+        disabled)."""
         verified = verified_chain(ssl_object)
+        first = first_expiring(verified)
         if self.enabled:
             chain = presented_chain(ssl_object)
             if chain is not None:
-                self.remember(key, chain, verified_until(verified), verified=verified)
-        return verified
+                # Keep the presented chain's copy when it is one of its certificates.
+                first = next((der for der in chain if der == first), first)
+                self.remember(key, chain, verified_until(verified), first_expiring=first)
+        return first
 
     def remember(
         self,
@@ -236,11 +260,11 @@ class VerifiedChains:
         chain: Chain,
         verified_until: float,
         *,
-        verified: Chain = (),
+        first_expiring: bytes | None = None,
         now: float | None = None,
     ) -> None:
-        """Record a chain OpenSSL has just verified in full for ``key`` (``verified``: the
-        chain it built, leaf to trusted root)."""
+        """Record a chain OpenSSL has just verified in full for ``key`` (with the
+        ``first_expiring`` certificate above its leaf in the chain OpenSSL built)."""
         if not self.enabled or not chain or _can_sign_certificates(chain[0]):
             return
         now = time.time() if now is None else now
@@ -253,7 +277,7 @@ class VerifiedChains:
         else:
             self._entries.move_to_end(key)
         leaves_before = {c[0] for c in entry.chains}
-        entry.chains[chain] = _Verified(until, verified)
+        entry.chains[chain] = Verified(until, first_expiring)
         entry.chains.move_to_end(chain)
         while len(entry.chains) > MAX_CHAINS_PER_NAME:
             entry.chains.popitem(last=False)
@@ -267,7 +291,7 @@ class VerifiedChains:
         return entry
 
 
-def _anchor_context(chains: OrderedDict[Chain, _Verified]) -> ssl.SSLContext:
+def _anchor_context(chains: OrderedDict[Chain, Verified]) -> ssl.SSLContext:
     """A client context like the full one (``tls.client_context``), whose trust anchors
     are the remembered leaves themselves."""
     leaves = b"".join(dict.fromkeys(chain[0] for chain in chains))
