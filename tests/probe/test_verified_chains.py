@@ -568,7 +568,7 @@ def test_the_first_expiring_certificate_above_the_leaf_is_picked() -> None:
     assert verified_chains.verified_until((leaf, b"unreadable", late)) == 0.0
 
 
-def test_a_chain_certificates_name_is_escaped_like_server_text() -> None:
+def test_certificate_names_are_escaped_like_server_text() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _cert("Evil\x1b[31mCA", key, "Evil\x1b[31mCA", key, ca=True)
     der = cert.public_bytes(serialization.Encoding.DER)
@@ -576,6 +576,11 @@ def test_a_chain_certificates_name_is_escaped_like_server_text() -> None:
     assert facts is not None and facts.subject == "CN=Evil\\x1b[31mCA"
     assert tls.chain_expiry(None, dt.datetime.now(dt.UTC)) is None
     assert tls.chain_expiry(b"unreadable", dt.datetime.now(dt.UTC)) is None
+    san = x509.SubjectAlternativeName([x509.DNSName("mail\x1b[2J.example")])
+    leaf = _cert("Mail\rServer", key, "Evil\x1b[31mCA", key, ca=False, san=san)
+    info = tls.cert_info(leaf.public_bytes(serialization.Encoding.DER), verified=False)
+    assert (info.subject, info.issuer) == ("CN=Mail\\x0dServer", "CN=Evil\\x1b[31mCA")
+    assert info.sans == ["DNS:mail\\x1b[2J.example"]
 
 
 async def test_the_store_is_looked_at_once_per_handshake(

@@ -227,7 +227,7 @@ def _sans(cert: x509.Certificate) -> list[str]:
         return ["<malformed>"]
     san = ext.value
     assert isinstance(san, x509.SubjectAlternativeName)
-    names: list[str] = [f"DNS:{n}" for n in san.get_values_for_type(x509.DNSName)]
+    names: list[str] = [f"DNS:{escape(n)}" for n in san.get_values_for_type(x509.DNSName)]
     names += [f"IP:{ip}" for ip in san.get_values_for_type(x509.IPAddress)]
     return names
 
