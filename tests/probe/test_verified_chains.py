@@ -230,6 +230,25 @@ async def test_starttls_starts_over_before_any_credential_is_sent(
     assert result.capabilities  # from the verified session, not the dropped one
 
 
+async def test_a_timeout_after_starting_over_says_why_the_time_ran_short(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """A slow server that renewed its certificate: the first connection costs the greeting
+    delay, and so does the new one the full verification needs."""
+    first = scripted(Pop3Script(tls_context=certs.good))
+    assert (await check(first, certs.ca_file, tls="starttls")).status == "up"
+    slow = scripted(Pop3Script(tls_context=certs.renewed, greeting_delay=0.4))
+
+    result = await check(slow, certs.ca_file, tls="starttls", timeout=0.7)
+    assert result.error is not None and result.error.code == "timeout"
+    assert "having started over on a new connection" in result.error.message
+    assert slow.connections == 2
+
+    plain_timeout = await check(scripted(Pop3Script(greeting_delay=1)), certs.ca_file, timeout=0.3)
+    assert plain_timeout.error is not None and plain_timeout.error.code == "timeout"
+    assert "started over" not in plain_timeout.error.message
+
+
 async def test_pinned_and_unverified_checks_remember_nothing(
     scripted: ScriptedFactory, certs: CertBundle
 ) -> None:

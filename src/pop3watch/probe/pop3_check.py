@@ -212,9 +212,13 @@ class _Pop3Check:
                         await self._quit_quietly()
             except TimeoutError:
                 if error is None:
-                    error = CheckTimeout(
-                        f"nothing complete within {s.timeout:g} s", phase=self.phase
-                    )
+                    detail = f"nothing complete within {s.timeout:g} s"
+                    if not self.reuse_verified:  # the time went to two connections
+                        detail += (
+                            ", having started over on a new connection to verify a"
+                            " certificate not verified before"
+                        )
+                    error = CheckTimeout(detail, phase=self.phase)
             except (OSError, EOFError) as exc:
                 error = Disconnected(_describe_os_error(exc), phase=self.phase)
         finally:

@@ -117,6 +117,10 @@ async def _read_pipe(fd: int) -> bytes:
     return data
 
 
+# Killed commands being waited for (a task nobody holds could be collected mid-wait).
+_REAPERS: set[asyncio.Task[int]] = set()
+
+
 async def _run_command(command: str) -> str:
     try:
         argv = shlex.split(command)
@@ -137,9 +141,14 @@ async def _run_command(command: str) -> str:
         raise ConfigMissing(f"secret command ran over {COMMAND_TIMEOUT_S:g} s") from None
     except BaseException:
         # The check's own deadline (or a shutdown) cancelled the wait: the command must
-        # not outlive the check. The event loop's child watcher reaps it.
+        # not outlive the check, and the check must not wait for it to die. It is reaped
+        # in the background; a process object dropped unreaped would leave a zombie and
+        # an unclosed transport behind.
         if proc.returncode is None:
             proc.kill()
+            reaper = asyncio.get_running_loop().create_task(proc.wait())
+            _REAPERS.add(reaper)
+            reaper.add_done_callback(_REAPERS.discard)
         raise
     if proc.returncode != 0:
         raise ConfigMissing(f"secret command exited with status {proc.returncode}")
