@@ -112,6 +112,30 @@ async def test_unreachable_database_at_start_is_retried_and_stop_still_works(
     assert "hunter2" not in caplog.text
 
 
+async def test_stop_while_the_database_is_locked_at_start_stops_at_once(tmp_path: Path) -> None:
+    """Opening waits up to a minute for another process's write lock (one migrating, say);
+    a stop meanwhile (Ctrl-C) ends the service at once instead of after that minute."""
+    db = tmp_path / "pop3watch.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    await (await Storage.connect(url)).close()
+    config = parse_config(
+        f'service: {{database_url: "{url}"}}\nmonitors:\n  - {{name: a, host: 127.0.0.1}}\n'
+    )
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        stop = asyncio.Event()
+        service = Service(config)
+        task = asyncio.create_task(service.run(stop))
+        await asyncio.sleep(1.0)
+        assert not task.done() and not service.ready.is_set()  # still waiting for the lock
+        stop.set()
+        await asyncio.wait_for(task, 5)  # not the minute the lock wait allows
+        assert not service.failed
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize("junk", ["not a database", "newer schema"])
 async def test_what_waiting_cannot_mend_stops_the_service(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, junk: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sqlite3
@@ -153,6 +154,34 @@ async def test_locked_sqlite_database_fails_fast_instead_of_hanging(tmp_path: Pa
         assert (await store.write_batch(one_result(a))).results_written == 1
     finally:
         await store.close()
+
+
+async def test_a_start_waiting_for_another_writer_stops_at_once_when_cancelled(
+    tmp_path: Path,
+) -> None:
+    """Starting waits (up to a minute) while another process holds SQLite's write lock,
+    as one migrating would; a Ctrl-C meanwhile must not wait that minute out inside
+    SQLite's busy handler."""
+    path = tmp_path / "p.db"
+    await (await Storage.connect(f"sqlite:///{path}")).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        starting = asyncio.create_task(Storage.connect(f"sqlite:///{path}"))
+        await asyncio.sleep(0.8)
+        assert not starting.done()  # waiting for the lock, not failing
+        cancelled_at = time.monotonic()
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        assert time.monotonic() - cancelled_at < 3  # one short attempt, not the minute
+
+        waiting = asyncio.create_task(Storage.connect(f"sqlite:///{path}"))
+        await asyncio.sleep(0.8)
+        other.execute("ROLLBACK")  # the other process is done: the wait ends in success
+        await (await waiting).close()
+    finally:
+        other.close()
 
 
 @pytest.mark.parametrize(

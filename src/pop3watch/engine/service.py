@@ -40,6 +40,25 @@ def monitor_records(config: Pop3WatchConfig) -> list[MonitorRecord]:
     return [MonitorRecord(m.name, m.type, m.enabled, m.record_config()) for m in config.monitors]
 
 
+async def _unless_stopped(stop: asyncio.Event, attempt: Awaitable[T]) -> T | None:
+    """``attempt``, cancelled if ``stop`` is set first (None then): opening a database
+    can wait a minute for a lock or a server, and a Ctrl-C must not wait with it."""
+    work = asyncio.ensure_future(attempt)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        abandoned = not work.done()
+        if abandoned:
+            work.cancel()
+    if abandoned:
+        with suppress(asyncio.CancelledError, StorageError):
+            await work  # let it clean up (an engine half opened is disposed)
+        return None
+    return work.result()
+
+
 class Service:
     def __init__(
         self,
@@ -66,7 +85,7 @@ class Service:
         delay = 1.0
         while not stop.is_set():
             try:
-                return await attempt()
+                return await _unless_stopped(stop, attempt())
             except StorageError as exc:
                 if exc.permanent:
                     log.error("%s: %s; this needs fixing by hand, stopping", what, exc.message)

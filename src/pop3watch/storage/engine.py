@@ -217,7 +217,8 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _is_locked(exc: Exception) -> bool:
+def is_locked(exc: BaseException) -> bool:
+    """Whether SQLite refused for a lock another connection holds."""
     return "locked" in str(exc) or "busy" in str(exc)
 
 
@@ -241,7 +242,7 @@ def _try_wal(connection: Connection) -> bool:
     try:
         row = sqlite_pragma(connection, "journal_mode = WAL")
     except sqlite3.OperationalError as exc:
-        if _is_locked(exc):
+        if is_locked(exc):
             return False
         raise
     return row is not None and str(row[0]).lower() == "wal"

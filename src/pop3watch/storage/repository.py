@@ -9,13 +9,16 @@ SQLite so a compare-and-swap never fails half-way on a lock upgrade.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
 
 from pop3watch.errors import StorageError
 from pop3watch.model import MonitorStatus, Transition
@@ -34,6 +37,7 @@ from pop3watch.storage.engine import (
     Database,
     create_database,
     ensure_wal,
+    is_locked,
     masked_url,
     normalize_url,
     sqlite_file,
@@ -73,17 +77,32 @@ PURGE_CHUNK = 10_000
 _FileId = tuple[int, int]
 
 
+#: Milliseconds one attempt at the migration's SQLite write lock waits; attempts repeat
+#: until ``SETUP_LOCK_WAIT_S``. Short, because the wait runs inside SQLite, in the
+#: driver's thread, where a Ctrl-C cannot reach it: the service stops within this.
+SETUP_LOCK_ATTEMPT_MS = 250
+
+
 async def _migrate(db: Database) -> None:
     """Upgrade to head in one writer transaction (SQLite: with foreign keys off, see
-    ``migrate.upgrade``)."""
+    ``migrate.upgrade``). On SQLite, another process holding the write lock (migrating
+    too, or writing) is waited for, at most ``SETUP_LOCK_WAIT_S``, in short attempts."""
     sqlite = db.dialect == "sqlite"
+    deadline = time.monotonic() + SETUP_LOCK_WAIT_S
     async with db.write_engine.connect() as conn:
         if sqlite:
             await conn.run_sync(sqlite_foreign_keys, False)
-            await conn.run_sync(sqlite_busy_timeout, SETUP_LOCK_WAIT_S * 1000)
+            await conn.run_sync(sqlite_busy_timeout, SETUP_LOCK_ATTEMPT_MS)
         try:
-            async with conn.begin():
-                await conn.run_sync(upgrade)
+            while True:
+                try:
+                    async with conn.begin():
+                        await conn.run_sync(upgrade)
+                    return
+                except OperationalError as exc:
+                    if not sqlite or not is_locked(exc) or time.monotonic() >= deadline:
+                        raise
+                await asyncio.sleep(0.01)
         finally:
             if sqlite:
                 await conn.run_sync(sqlite_busy_timeout, SQLITE_BUSY_TIMEOUT_MS)
