@@ -303,15 +303,15 @@ def test_an_entry_lasts_until_the_chain_expires_or_the_ttl_passes() -> None:
     chains = VerifiedChains()
     chain = (_leaf_der(trustme.CA()),)
     chains.remember(KEY, chain, verified_until=NOW + 60, now=NOW)
-    assert chains.holds(KEY, chain, now=NOW + 59)
+    assert chains.verified_for(KEY, chain, now=NOW + 59) is not None
     assert chains.context_for(KEY, now=NOW + 59) is not None
-    assert not chains.holds(KEY, chain, now=NOW + 60)
+    assert chains.verified_for(KEY, chain, now=NOW + 60) is None
     assert chains.context_for(KEY, now=NOW + 60) is None
     assert len(chains) == 0  # nothing current left: the name is dropped
 
     chains.remember(KEY, chain, verified_until=NOW + 10 * TTL_S, now=NOW)
-    assert chains.holds(KEY, chain, now=NOW + TTL_S - 1)
-    assert not chains.holds(KEY, chain, now=NOW + TTL_S)
+    assert chains.verified_for(KEY, chain, now=NOW + TTL_S - 1) is not None
+    assert chains.verified_for(KEY, chain, now=NOW + TTL_S) is None
 
 
 def test_an_already_expired_chain_is_not_remembered() -> None:
@@ -334,8 +334,10 @@ def test_the_context_trusts_exactly_the_remembered_leaves() -> None:
     two = chains.context_for(KEY, now=NOW)
     assert two is not None and two is not one and two.cert_store_stats()["x509"] == 2
     assert chains.context_for(KEY, now=NOW) is two  # built once per set of leaves
-    assert not chains.holds(TrustKey("/etc/ca.pem", (2.0,), "localhost"), first, now=NOW)
-    assert not chains.holds(TrustKey("/etc/ca.pem", (1.0,), "mail.example"), first, now=NOW)
+    assert chains.verified_for(TrustKey("/etc/ca.pem", (2.0,), "localhost"), first, now=NOW) is None
+    assert (
+        chains.verified_for(TrustKey("/etc/ca.pem", (1.0,), "mail.example"), first, now=NOW) is None
+    )
 
 
 def test_chains_per_name_are_bounded_oldest_out() -> None:
@@ -344,8 +346,8 @@ def test_chains_per_name_are_bounded_oldest_out() -> None:
     leaves = [(_leaf_der(ca),) for _ in range(MAX_CHAINS_PER_NAME + 1)]
     for chain in leaves:
         chains.remember(KEY, chain, verified_until=NOW + 60, now=NOW)
-    assert not chains.holds(KEY, leaves[0], now=NOW)
-    assert all(chains.holds(KEY, chain, now=NOW) for chain in leaves[1:])
+    assert chains.verified_for(KEY, leaves[0], now=NOW) is None
+    assert all(chains.verified_for(KEY, chain, now=NOW) is not None for chain in leaves[1:])
     context = chains.context_for(KEY, now=NOW)
     assert context is not None and context.cert_store_stats()["x509"] == MAX_CHAINS_PER_NAME
 
@@ -754,7 +756,9 @@ def test_after_a_miss_the_name_gets_no_shortcut_for_the_ttl() -> None:
     chains.remember(KEY, chain, verified_until=NOW + 10 * TTL_S, now=NOW)
     chains.missed(KEY, now=NOW)
     assert chains.context_for(KEY, now=NOW + 1) is None
-    assert chains.holds(KEY, chain, now=NOW + 1)  # what was verified still stands
+    assert (
+        chains.verified_for(KEY, chain, now=NOW + 1) is not None
+    )  # what was verified still stands
     chains.remember(KEY, chain, verified_until=NOW + 10 * TTL_S, now=NOW + 60)  # refreshed
     assert chains.context_for(KEY, now=NOW + TTL_S - 1) is None
     assert chains.context_for(KEY, now=NOW + TTL_S) is not None

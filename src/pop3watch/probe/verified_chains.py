@@ -86,35 +86,30 @@ class _Entry:
     no_shortcut_until: float = 0.0
 
 
-def _chain(ssl_object: ssl.SSLObject, name: str) -> Sequence[Any]:
-    # Public from Python 3.13 (a list of DER bytes); from 3.10 the same C method is
-    # private (``_sslobj``) and returns ``_ssl.Certificate`` objects.
-    method = getattr(ssl_object, name, None)
-    if method is None:
-        method = getattr(getattr(ssl_object, "_sslobj", None), name)
-    return method() or ()
-
-
-def _der(cert: Any) -> bytes:
-    return cert if isinstance(cert, bytes) else bytes(cert.public_bytes(_DER))
+def _read_chain(ssl_object: ssl.SSLObject, name: str) -> Chain | None:
+    """``get_unverified_chain`` or ``get_verified_chain`` as DER, leaf first; None when
+    this Python does not tell. Public from Python 3.13 (a list of DER bytes); from 3.10
+    the same C method is private (``_sslobj``) and returns ``_ssl.Certificate`` objects."""
+    try:
+        method = getattr(ssl_object, name, None)
+        if method is None:
+            method = getattr(getattr(ssl_object, "_sslobj", None), name)
+        certs: Sequence[Any] = method() or ()
+        return tuple(c if isinstance(c, bytes) else bytes(c.public_bytes(_DER)) for c in certs)
+    except Exception:  # an interpreter without the accessors: no shortcut, no harm
+        return None
 
 
 def presented_chain(ssl_object: ssl.SSLObject) -> Chain | None:
     """The certificates the server sent, leaf first, as DER; None when this Python does
     not tell (nothing is remembered then)."""
-    try:
-        return tuple(_der(cert) for cert in _chain(ssl_object, "get_unverified_chain"))
-    except Exception:  # an interpreter without the accessors: no shortcut, no harm
-        return None
+    return _read_chain(ssl_object, "get_unverified_chain")
 
 
 def verified_chain(ssl_object: ssl.SSLObject) -> Chain:
     """The chain OpenSSL built and verified, leaf to trusted root, as DER; () when this
     Python does not tell."""
-    try:
-        return tuple(_der(cert) for cert in _chain(ssl_object, "get_verified_chain"))
-    except Exception:  # an interpreter without the accessors
-        return ()
+    return _read_chain(ssl_object, "get_verified_chain") or ()
 
 
 @lru_cache(maxsize=1024)
@@ -228,10 +223,6 @@ class VerifiedChains:
         if found is None or found.until <= (time.time() if now is None else now):
             return None
         return found
-
-    def holds(self, key: TrustKey, chain: Chain, *, now: float | None = None) -> bool:
-        """Whether ``chain`` was verified in full for ``key`` and still stands."""
-        return self.verified_for(key, chain, now=now) is not None
 
     def knows(self, key: TrustKey, chain: Chain) -> bool:
         """Whether ``chain`` was verified in full for ``key``, current or not: a chain

@@ -18,17 +18,20 @@ import asyncio
 import os
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from pop3watch.storage.stats import NearestRankAggregate
+
+T = TypeVar("T")
 
 #: Milliseconds SQLite waits for a lock before giving up with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 2000
@@ -222,30 +225,38 @@ def is_locked(exc: BaseException) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-async def ensure_wal(engine: AsyncEngine) -> None:
-    """Put the SQLite file in WAL mode, waiting (``SETUP_LOCK_WAIT_S`` at most) while
-    another process sets it up: switching the journal mode gets no busy wait from SQLite,
-    so two processes opening a new database at once would otherwise fail at random."""
+async def while_locked(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, again while it fails on a lock another process holds (one setting
+    the same SQLite file up, say), for at most ``SETUP_LOCK_WAIT_S``; then its error.
+    Each attempt must give up on its own quickly (a short busy timeout): the wait between
+    attempts is where a cancellation (Ctrl-C) reaches it, never inside SQLite."""
     deadline = time.monotonic() + SETUP_LOCK_WAIT_S
     delay = 0.01
+    while True:
+        try:
+            return await attempt()
+        except (sqlite3.OperationalError, OperationalError) as exc:
+            if not is_locked(exc) or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+async def ensure_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode, waiting (``while_locked``) while another process
+    sets it up: switching the journal mode gets no busy wait from SQLite, so two processes
+    opening a new database at once would otherwise fail at random."""
     async with engine.connect() as conn:
-        while not await conn.run_sync(_try_wal):
-            if time.monotonic() + delay > deadline:
-                raise sqlite3.OperationalError("database is locked: cannot switch it to WAL")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.25)
+        await while_locked(lambda: conn.run_sync(_set_wal))
 
 
-def _try_wal(connection: Connection) -> bool:
-    """``PRAGMA journal_mode = WAL`` outside any transaction (inside one it cannot work);
-    False while another connection keeps the file from switching."""
-    try:
-        row = sqlite_pragma(connection, "journal_mode = WAL")
-    except sqlite3.OperationalError as exc:
-        if is_locked(exc):
-            return False
-        raise
-    return row is not None and str(row[0]).lower() == "wal"
+def _set_wal(connection: Connection) -> None:
+    """``PRAGMA journal_mode = WAL`` outside any transaction (inside one it cannot work).
+    SQLite answers with the mode it kept when another connection keeps the file from
+    switching: that is a lock, like the error it gives in other cases."""
+    row = sqlite_pragma(connection, "journal_mode = WAL")
+    if row is None or str(row[0]).lower() != "wal":
+        raise sqlite3.OperationalError("database is locked: cannot switch it to WAL")
 
 
 def sqlite_pragma(connection: Connection, pragma: str) -> tuple[Any, ...] | None:

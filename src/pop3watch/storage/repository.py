@@ -9,16 +9,13 @@ SQLite so a compare-and-swap never fails half-way on a lock upgrade.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import OperationalError
 
 from pop3watch.errors import StorageError
 from pop3watch.model import MonitorStatus, Transition
@@ -32,16 +29,15 @@ from pop3watch.storage.convert import (
     transition_from_row,
 )
 from pop3watch.storage.engine import (
-    SETUP_LOCK_WAIT_S,
     SQLITE_BUSY_TIMEOUT_MS,
     Database,
     create_database,
     ensure_wal,
-    is_locked,
     masked_url,
     normalize_url,
     sqlite_file,
     url_password,
+    while_locked,
 )
 from pop3watch.storage.guard import storage_errors
 from pop3watch.storage.migrate import (
@@ -77,36 +73,32 @@ PURGE_CHUNK = 10_000
 _FileId = tuple[int, int]
 
 
-#: Milliseconds one attempt at the migration's SQLite write lock waits; attempts repeat
-#: until ``SETUP_LOCK_WAIT_S``. Short, because the wait runs inside SQLite, in the
-#: driver's thread, where a Ctrl-C cannot reach it: the service stops within this.
+#: Milliseconds one attempt at the migration's SQLite write lock waits (``while_locked``
+#: repeats it): short, because that wait runs inside SQLite, where no Ctrl-C reaches it.
 SETUP_LOCK_ATTEMPT_MS = 250
 
 
 async def _migrate(db: Database) -> None:
     """Upgrade to head in one writer transaction (SQLite: with foreign keys off, see
-    ``migrate.upgrade``). On SQLite, another process holding the write lock (migrating
-    too, or writing) is waited for, at most ``SETUP_LOCK_WAIT_S``, in short attempts."""
+    ``migrate.upgrade``; another process holding the write lock, migrating too or
+    writing, is waited for)."""
     sqlite = db.dialect == "sqlite"
-    deadline = time.monotonic() + SETUP_LOCK_WAIT_S
     async with db.write_engine.connect() as conn:
-        if sqlite:
-            await conn.run_sync(sqlite_foreign_keys, False)
-            await conn.run_sync(sqlite_busy_timeout, SETUP_LOCK_ATTEMPT_MS)
+
+        async def attempt() -> None:
+            async with conn.begin():
+                await conn.run_sync(upgrade)
+
+        if not sqlite:
+            await attempt()
+            return
+        await conn.run_sync(sqlite_foreign_keys, False)
+        await conn.run_sync(sqlite_busy_timeout, SETUP_LOCK_ATTEMPT_MS)
         try:
-            while True:
-                try:
-                    async with conn.begin():
-                        await conn.run_sync(upgrade)
-                    return
-                except OperationalError as exc:
-                    if not sqlite or not is_locked(exc) or time.monotonic() >= deadline:
-                        raise
-                await asyncio.sleep(0.01)
+            await while_locked(attempt)
         finally:
-            if sqlite:
-                await conn.run_sync(sqlite_busy_timeout, SQLITE_BUSY_TIMEOUT_MS)
-                await conn.run_sync(sqlite_foreign_keys, True)
+            await conn.run_sync(sqlite_busy_timeout, SQLITE_BUSY_TIMEOUT_MS)
+            await conn.run_sync(sqlite_foreign_keys, True)
 
 
 class Storage:
