@@ -33,7 +33,7 @@ from pop3watch.probe import (
     check_pop3,
     run_probe,
 )
-from tests.fixtures.certs import CertBundle
+from tests.fixtures.certs import CertBundle, server_context
 from tests.fixtures.scripted import (
     CRAM_MD5_CHALLENGE,
     DEFAULT_GREETING,
@@ -989,7 +989,7 @@ def _x400_san_context(directory: Path) -> ssl.SSLContext:
     """A self-signed server context whose SAN is a dNSName and an (empty) x400Address,
     written as raw DER since cryptography cannot build that name type."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -1011,18 +1011,7 @@ def _x400_san_context(directory: Path) -> ssl.SSLContext:
         .add_extension(san, critical=False)
         .sign(key, hashes.SHA256())
     )
-    cert_file, key_file = directory / "x400.pem", directory / "x400.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context
+    return server_context(directory, key, cert, stem="x400")
 
 
 # --- transcripts as the service asks for them ----------------------------------------------

@@ -30,7 +30,7 @@ from pop3watch.probe.verified_chains import (
     TrustKey,
     VerifiedChains,
 )
-from tests.fixtures.certs import CertBundle
+from tests.fixtures.certs import CertBundle, build_cert, server_context
 from tests.fixtures.scripted import Pop3Script, ScriptedFactory, ScriptedServer
 
 PASSWORD = "wonderland"
@@ -188,13 +188,13 @@ async def test_a_leaf_cryptography_cannot_fully_read_still_verifies(
     """A CA-signed leaf whose SAN also holds an x400Address: OpenSSL verifies it, and
     the check passes (such a leaf is just not remembered)."""
     root_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in "12")
-    root = _cert("Root", root_key, "Root", root_key, ca=True)
+    root = build_cert("Root", root_key, "Root", root_key, ca=True)
     names = b"\x82\x09localhost" + b"\xa3\x02\x30\x00"  # dNSName, x400Address
     san = x509.UnrecognizedExtension(
         ExtensionOID.SUBJECT_ALTERNATIVE_NAME, bytes([0x30, len(names)]) + names
     )
-    leaf = _cert("localhost", leaf_key, "Root", root_key, ca=False, san=san)
-    context = _server_context(tmp_path, leaf_key, leaf)
+    leaf = build_cert("localhost", leaf_key, "Root", root_key, ca=False, san=san)
+    context = server_context(tmp_path, leaf_key, leaf)
     (tmp_path / "root.pem").write_bytes(_pem(root))
     if mode == "starttls":
         srv = scripted(Pop3Script(tls_context=context))
@@ -368,59 +368,8 @@ def test_the_system_store_is_keyed_by_its_files_times(
     assert after != before and 2_000_000 * 10**9 in after.store_stamp
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(
-    subject: str | x509.Name,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: str | x509.Name,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool,
-    days: tuple[int, int] = (-1, 90),
-    san: x509.ExtensionType | None = None,
-    extra: tuple[x509.ExtensionType, ...] = (),
-) -> x509.Certificate:
-    """A certificate signed by ``issuer_key``; a leaf (``ca=False``) is for localhost
-    unless ``san`` says otherwise. Names are common names, or whole names."""
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject if isinstance(subject, x509.Name) else _name(subject))
-        .issuer_name(issuer if isinstance(issuer, x509.Name) else _name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now + days[0] * DAY)
-        .not_valid_after(now + days[1] * DAY)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        san = san or x509.SubjectAlternativeName([x509.DNSName("localhost")])
-    for extension in (san, *extra) if san else extra:
-        builder = builder.add_extension(extension, critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 def _pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
-
-
-def _server_context(
-    directory: Path, key: ec.EllipticCurvePrivateKey, *chain: x509.Certificate
-) -> ssl.SSLContext:
-    (directory / "chain.pem").write_bytes(_pem(*chain))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(directory / "chain.pem", directory / "key.pem")
-    return context
 
 
 async def test_a_chain_the_shortcut_cannot_vouch_for_costs_one_restart_an_hour(
@@ -432,14 +381,12 @@ async def test_a_chain_the_shortcut_cannot_vouch_for_costs_one_restart_an_hour(
     root_key, old_key, inter_key, leaf_key = (
         ec.generate_private_key(ec.SECP256R1()) for _ in "1234"
     )
-    root = _cert("Root", root_key, "Root", root_key, ca=True)
-    cross = _cert("Root", root_key, "Old Root", old_key, ca=True, days=(-900, -30))
-    inter = _cert("Inter", inter_key, "Root", root_key, ca=True)
-    leaf = _cert("localhost", leaf_key, "Inter", inter_key, ca=False)
+    root = build_cert("Root", root_key, "Root", root_key, ca=True)
+    cross = build_cert("Root", root_key, "Old Root", old_key, ca=True, days=(-900, -30))
+    inter = build_cert("Inter", inter_key, "Root", root_key, ca=True)
+    leaf = build_cert("localhost", leaf_key, "Inter", inter_key, ca=False)
     (tmp_path / "root.pem").write_bytes(_pem(root))
-    srv = scripted(
-        Pop3Script(), tls_context=_server_context(tmp_path, leaf_key, leaf, inter, cross)
-    )
+    srv = scripted(Pop3Script(), tls_context=server_context(tmp_path, leaf_key, leaf, inter, cross))
 
     results = [await check(srv, tmp_path / "root.pem") for _ in range(4)]
     assert [r.status for r in results] == ["up"] * 4, [r.error for r in results]
@@ -521,27 +468,16 @@ async def test_names_cryptography_cannot_decode_do_not_break_the_check(
     T61String; the check reports it (the names as undecodable), it does not crash."""
     root_key, inter_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in "123")
     root_name, inter_name = _odd_name("Root"), _odd_name("Inter")
-    root = _cert(root_name, root_key, root_name, root_key, ca=True, days=(-1, 20))
-    inter = _cert(inter_name, inter_key, root_name, root_key, ca=True, days=(-1, 30))
-    leaf = _cert("localhost", leaf_key, inter_name, inter_key, ca=False)
+    root = build_cert(root_name, root_key, root_name, root_key, ca=True, days=(-1, 20))
+    inter = build_cert(inter_name, inter_key, root_name, root_key, ca=True, days=(-1, 30))
+    leaf = build_cert("localhost", leaf_key, inter_name, inter_key, ca=False)
     ders = [
         _with_t61_names(c, k) for c, k in ((root, root_key), (inter, root_key), (leaf, inter_key))
     ]
     with pytest.raises(ValueError, match="subject"):
         x509.load_der_x509_certificate(ders[0]).subject  # noqa: B018 - the point
     (tmp_path / "root.pem").write_text(ssl.DER_cert_to_PEM_cert(ders[0]))
-    (tmp_path / "chain.pem").write_text(
-        ssl.DER_cert_to_PEM_cert(ders[2]) + ssl.DER_cert_to_PEM_cert(ders[1])
-    )
-    (tmp_path / "key.pem").write_bytes(
-        leaf_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
+    context = server_context(tmp_path, leaf_key, ders[2], ders[1])
     srv = scripted(Pop3Script(), tls_context=context)
 
     results = [await check(srv, tmp_path / "root.pem") for _ in range(2)]
@@ -591,14 +527,14 @@ def test_the_first_expiring_certificate_above_the_leaf_is_picked() -> None:
 
 def test_certificate_names_are_escaped_like_server_text() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _cert("Evil\x1b[31mCA", key, "Evil\x1b[31mCA", key, ca=True)
+    cert = build_cert("Evil\x1b[31mCA", key, "Evil\x1b[31mCA", key, ca=True)
     der = cert.public_bytes(serialization.Encoding.DER)
     facts = tls.chain_expiry(der, dt.datetime.now(dt.UTC))
     assert facts is not None and facts.subject == "CN=Evil\\x1b[31mCA"
     assert tls.chain_expiry(None, dt.datetime.now(dt.UTC)) is None
     assert tls.chain_expiry(b"unreadable", dt.datetime.now(dt.UTC)) is None
     san = x509.SubjectAlternativeName([x509.DNSName("mail\x1b[2J.example")])
-    leaf = _cert("Mail\rServer", key, "Evil\x1b[31mCA", key, ca=False, san=san)
+    leaf = build_cert("Mail\rServer", key, "Evil\x1b[31mCA", key, ca=False, san=san)
     info = tls.cert_info(leaf.public_bytes(serialization.Encoding.DER), verified=False)
     assert (info.subject, info.issuer) == ("CN=Mail\\x0dServer", "CN=Evil\\x1b[31mCA")
     assert info.sans == ["DNS:mail\\x1b[2J.example"]
@@ -707,7 +643,7 @@ def test_a_leaf_that_can_sign_certificates_is_never_an_anchor() -> None:
         encipher_only=False,
         decipher_only=False,
     )
-    key_cert_sign_only = _cert(
+    key_cert_sign_only = build_cert(
         "localhost", key, "localhost", key, ca=False, extra=(usage,)
     ).public_bytes(serialization.Encoding.DER)
     chains = VerifiedChains()
