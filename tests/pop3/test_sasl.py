@@ -5,16 +5,22 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pop3watch.errors import LocalProtocolError
 from pop3watch.pop3 import (
     SaslAbort,
     SaslMechanism,
+    SaslUnusable,
+    SaslViolation,
     apop_digest,
     build_mechanism,
     preferred_mechanisms,
 )
 from pop3watch.pop3.commands import Apop, Auth, Pass, SaslResponse
+from pop3watch.pop3.sasl import MAX_SCRAM_ITERATIONS, Scram, ScramSha1, ScramSha256
+from pop3watch.pop3.saslprep import SaslprepError, saslprep
 
 
 def test_apop_rfc1939_example() -> None:
@@ -115,7 +121,11 @@ def test_auth_carries_its_initial_response_only_within_255_octets() -> None:
 
 def test_preference_depends_on_tls() -> None:
     assert preferred_mechanisms(token=False, tls_active=True)[0] == "PLAIN"
-    assert preferred_mechanisms(token=False, tls_active=False)[0] == "CRAM-MD5"
+    assert preferred_mechanisms(token=False, tls_active=False)[:3] == (
+        "SCRAM-SHA-256",
+        "SCRAM-SHA-1",
+        "CRAM-MD5",
+    )
     assert preferred_mechanisms(token=True, tls_active=True) == ("OAUTHBEARER", "XOAUTH2")
 
 
@@ -133,3 +143,194 @@ def test_redaction_of_commands_hides_every_secret() -> None:
 def test_token_mechanisms_refuse_their_field_separator(name: str, user: str, token: str) -> None:
     with pytest.raises(LocalProtocolError, match="0x01"):
         build_mechanism(name, user=user, secret=token, host="h", port=995)
+
+
+# --- SCRAM (RFC 5802, RFC 7677) --------------------------------------------------------
+
+# (mechanism, client nonce, server-first, client-final, server-final): the RFCs' examples,
+# user "user", password "pencil".
+SCRAM_EXAMPLES = [
+    pytest.param(
+        ScramSha1,
+        "fyko+d2lbbFgONRv9qkxdawL",
+        b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+        b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+        b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=",
+        id="rfc5802-sha1",
+    ),
+    pytest.param(
+        ScramSha256,
+        "rOprNGfwEbeRWgbNEkqO",
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+        b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+        b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+        b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
+        id="rfc7677-sha256",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "nonce", "server_first", "client_final", "server_final"), SCRAM_EXAMPLES
+)
+def test_scram_rfc_examples(
+    kind: type[Scram], nonce: str, server_first: bytes, client_final: bytes, server_final: bytes
+) -> None:
+    mech = kind("user", "pencil", nonce=nonce)
+    assert mech.initial_response() == f"n,,n=user,r={nonce}".encode()
+    mech.initial_sent = True
+    assert mech.unfinished() is not None  # nothing proven yet
+    assert mech.respond(server_first) == client_final
+    assert mech.respond(server_final) == b""
+    assert mech.unfinished() is None
+    # The server's signature would let a transcript's reader test passwords offline.
+    assert server_final.decode() in mech.secrets()
+    with pytest.raises(SaslViolation):
+        mech.respond(b"")
+
+
+@pytest.mark.parametrize(("kind", "nonce", "server_first", "_cf", "server_final"), SCRAM_EXAMPLES)
+def test_scram_refuses_a_server_that_does_not_know_the_password(
+    kind: type[Scram], nonce: str, server_first: bytes, _cf: bytes, server_final: bytes
+) -> None:
+    mech = kind("user", "not-pencil", nonce=nonce)
+    mech.initial_sent = True
+    mech.respond(server_first)
+    with pytest.raises(SaslAbort, match="signature is wrong") as raised:
+        mech.respond(server_final)
+    assert type(raised.value) is SaslAbort  # auth_failed, not a protocol violation
+    assert mech.unfinished() is not None
+
+
+def test_scram_started_by_an_empty_challenge_and_named_case_insensitively() -> None:
+    mech = build_mechanism("scram-sha-256", user="a,b=c", secret="pw")
+    assert mech.name == "SCRAM-SHA-256"
+    first = mech.respond(b"")  # the server asked for the initial response
+    assert first.startswith(b"n,,n=a=2Cb=3Dc,r=")
+    nonce = first.rpartition(b"r=")[2]
+    assert len(nonce) >= 24 and b"," not in nonce
+    assert build_mechanism("SCRAM-SHA-256", user="a", secret="pw").initial_response() != first
+
+
+def _started(nonce: str = "abc") -> Scram:
+    mech = ScramSha256("user", "pencil", nonce=nonce)
+    mech.initial_sent = True
+    return mech
+
+
+@pytest.mark.parametrize(
+    ("server_first", "error", "match"),
+    [
+        (b"r=abcdef,s=QSXCR+Q6sek8bf92", SaslViolation, "lacks i"),
+        (b"s=QSXCR+Q6sek8bf92,i=4096", SaslViolation, "lacks r"),
+        (b"r=xyzdef,s=QSXCR+Q6sek8bf92,i=4096", SaslViolation, "does not extend"),
+        (b"r=abc,s=QSXCR+Q6sek8bf92,i=4096", SaslViolation, "does not extend"),
+        (b"r=abc\x7fz,s=QSXCR+Q6sek8bf92,i=4096", SaslViolation, "printable"),
+        (b"r=abcd,s=not base64!,i=4096", SaslViolation, "not base64"),
+        (b"r=abcd,s=,i=4096", SaslViolation, "salt is empty"),
+        (b"r=abcd,s=QSXCR+Q6sek8bf92,i=0", SaslViolation, "not a positive number"),
+        (b"r=abcd,s=QSXCR+Q6sek8bf92,i=\xd9\xa4", SaslViolation, "not a positive number"),
+        (b"r=abcd,s=QSXCR+Q6sek8bf92,i=-1", SaslViolation, "not a positive number"),
+        (b"r=abcd,r=abce,s=QSXCR+Q6sek8bf92,i=1", SaslViolation, "repeats"),
+        (b"\xff\xfe", SaslViolation, "not UTF-8"),
+        (b"hello world", SaslViolation, "a=value"),
+        (b"", SaslViolation, "a=value"),
+        (b"m=ext,r=abcd,s=QSXCR+Q6sek8bf92,i=4096", SaslUnusable, "extension"),
+        (
+            f"r=abcd,s=QSXCR+Q6sek8bf92,i={MAX_SCRAM_ITERATIONS + 1}".encode(),
+            SaslUnusable,
+            "iterations",
+        ),
+        (b"r=abcd,s=QSXCR+Q6sek8bf92,i=" + b"9" * 5000, SaslUnusable, "iterations"),
+    ],
+)
+def test_scram_rejects_a_bad_server_first_message(
+    server_first: bytes, error: type[SaslAbort], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        _started().respond(server_first)
+
+
+@pytest.mark.parametrize(
+    ("server_final", "error", "match"),
+    [
+        (b"e=invalid-proof", SaslAbort, "refused the proof: invalid-proof"),
+        (b"x=1", SaslViolation, "no signature"),
+        (b"v=***", SaslViolation, "not base64"),
+        (b"v=AAAA", SaslAbort, "signature is wrong"),
+    ],
+)
+def test_scram_rejects_a_bad_server_final_message(
+    server_final: bytes, error: type[SaslAbort], match: str
+) -> None:
+    mech = _started()
+    mech.respond(b"r=abcd,s=QSXCR+Q6sek8bf92,i=1")
+    with pytest.raises(error, match=match):
+        mech.respond(server_final)
+    assert mech.unfinished() is not None
+
+
+def test_scram_never_sends_the_password() -> None:
+    mech = _started(nonce="n0nce")
+    final = mech.respond(b"r=n0nce-server,s=QSXCR+Q6sek8bf92,i=16")
+    wire = mech.initial_response() + final
+    assert b"pencil" not in wire and base64.b64encode(b"pencil") not in wire
+    assert not mech.sends_secret
+
+
+def test_saslprep_rfc4013_examples() -> None:
+    assert saslprep("I\u00adX") == "IX"  # soft hyphen mapped to nothing
+    assert saslprep("user") == "user"
+    assert saslprep("USER") == "USER"
+    assert saslprep("\u00aa") == "a"  # NFKC
+    assert saslprep("\u2168") == "IX"
+    assert saslprep("a\u00a0b") == "a b"  # non-ASCII space to SPACE
+    with pytest.raises(SaslprepError, match="prohibited"):
+        saslprep("\u0007")
+    with pytest.raises(SaslprepError, match="right-to-left"):
+        saslprep("\u0627\u0031")
+    with pytest.raises(SaslprepError, match="unassigned"):
+        saslprep("\u0221")  # unassigned in Unicode 3.2
+    assert saslprep("\u0221", stored=False) == "\u0221"
+
+
+def test_scram_prepares_the_password_and_falls_back_to_it_unprepared() -> None:
+    """A password SASLprep maps derives the key of its prepared form; one it refuses
+    is used as it is (as libpq does), so the server may still take it."""
+
+    def client_final(password: str) -> bytes:
+        mech = ScramSha256("user", password, nonce="n")
+        mech.initial_sent = True
+        return mech.respond(b"r=n-s,s=QSXCR+Q6sek8bf92,i=2")
+
+    assert client_final("pen\u00adcil") == client_final("pencil")
+    assert client_final("pen\u00a0cil") == client_final("pen cil")
+    assert client_final("pen\u0007cil") != client_final("pencil")  # refused: used as is
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    server_first=st.one_of(
+        st.binary(max_size=200),
+        st.builds(
+            lambda r, s, i, extra: b",".join([b"r=abc" + r, b"s=" + s, b"i=" + i, *extra]),
+            st.binary(max_size=20),
+            st.binary(max_size=30),
+            st.binary(max_size=12),
+            st.lists(st.binary(max_size=10), max_size=3),
+        ),
+    ),
+    server_final=st.binary(max_size=80),
+)
+def test_scram_meets_any_server_bytes_with_sasl_abort_only(
+    server_first: bytes, server_final: bytes
+) -> None:
+    """Whatever a hostile server sends, SCRAM answers or raises SaslAbort (a subclass
+    says which verdict): never another exception, and never an accepted signature."""
+    mech = _started()
+    try:
+        mech.respond(server_first)
+        mech.respond(server_final)
+    except SaslAbort:
+        pass
+    assert mech.unfinished() is not None

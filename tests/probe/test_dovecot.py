@@ -137,6 +137,8 @@ async def test_no_verify_succeeds_unverified(dovecot: DovecotServer) -> None:
         ("sasl", {"sasl_mechanism": "PLAIN"}, "SASL PLAIN"),
         ("sasl", {"sasl_mechanism": "LOGIN"}, "SASL LOGIN"),
         ("sasl", {"sasl_mechanism": "CRAM-MD5"}, "SASL CRAM-MD5"),
+        ("sasl", {"sasl_mechanism": "SCRAM-SHA-1"}, "SASL SCRAM-SHA-1"),
+        ("sasl", {"sasl_mechanism": "SCRAM-SHA-256"}, "SASL SCRAM-SHA-256"),
         ("sasl", {}, "SASL PLAIN"),
     ],
 )
@@ -206,6 +208,53 @@ async def test_wrong_password_is_auth_failed(
     assert "not-the-password" not in result.model_dump_json()
     # The session was still usable, so it was closed politely.
     assert [line.text for line in result.transcript if line.dir == "C"][-1] == "QUIT"
+
+
+async def test_scram_with_a_wrong_password_is_auth_failed(
+    dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POP3WATCH_WRONG", "not-the-password")
+    result = await check_pop3(
+        settings(
+            dovecot,
+            tls="starttls",
+            ca_file=dovecot.ca_file,
+            auth="sasl",
+            sasl_mechanism="SCRAM-SHA-256",
+            user=dovecot.user,
+            password_env="POP3WATCH_WRONG",
+        )
+    )
+    assert result.status is Status.DOWN
+    assert result.error is not None and result.error.code == "auth_failed", result.error
+
+
+async def test_plaintext_sasl_picks_scram_and_keeps_its_proofs_out_of_the_transcript(
+    dovecot: DovecotServer, alice_env: str
+) -> None:
+    """Without TLS (allowed by the owner), the best mechanism offered is one that never
+    sends the password: SCRAM-SHA-256 on this Dovecot. Neither the client's proof nor the
+    server's signature, each enough to test passwords offline, is in the transcript."""
+    result = await check_pop3(
+        settings(
+            dovecot,
+            auth="sasl",
+            user=dovecot.user,
+            password_env=alice_env,
+            allow_plaintext_auth=True,
+            stat=True,
+        )
+    )
+    assert result.status is Status.UP, result.error
+    assert result.auth_mechanism == "SASL SCRAM-SHA-256"
+    lines = [(line.dir, line.text) for line in result.transcript]
+    auth = lines.index(("C", "AUTH SCRAM-SHA-256 ***"))
+    # server-first (nonce, salt, count: no secret), proof, server-final, empty answer, +OK
+    assert [d for d, _ in lines[auth + 1 : auth + 6]] == ["S", "C", "S", "C", "S"]
+    server_first = lines[auth + 1][1]
+    assert server_first.startswith("+ ") and "***" not in server_first
+    assert lines[auth + 2][1] == "***" and lines[auth + 3][1] == "+ ***"
+    assert dovecot.password not in result.model_dump_json()
 
 
 async def test_plaintext_login_refused_unless_allowed(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import os
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import pytest
 
 from pop3watch.pop3 import Limits, Pop3Connection
+from pop3watch.pop3.sasl import MAX_SCRAM_ITERATIONS
 from pop3watch.probe import (
     CheckResult,
     CheckSettings,
@@ -185,6 +187,9 @@ AUTH_MODES = [
     pytest.param({"auth": "sasl", "sasl_mechanism": "PLAIN"}, "password", id="plain"),
     pytest.param({"auth": "sasl", "sasl_mechanism": "LOGIN"}, "password", id="login"),
     pytest.param({"auth": "sasl", "sasl_mechanism": "CRAM-MD5"}, "password", id="cram-md5"),
+    pytest.param(
+        {"auth": "sasl", "sasl_mechanism": "SCRAM-SHA-256"}, "password", id="scram-sha-256"
+    ),
     pytest.param({"auth": "sasl", "sasl_mechanism": "XOAUTH2"}, "token", id="xoauth2"),
     pytest.param({"auth": "sasl", "sasl_mechanism": "OAUTHBEARER"}, "token", id="oauthbearer"),
 ]
@@ -727,6 +732,7 @@ async def test_bearer_token_from_a_file_or_a_command(
     [
         ("user", {"password_env": "SCRIPTED_WRONG"}),
         ("sasl", {"password_env": "SCRIPTED_WRONG", "sasl_mechanism": "CRAM-MD5"}),
+        ("sasl", {"password_env": "SCRIPTED_WRONG", "sasl_mechanism": "SCRAM-SHA-256"}),
         ("sasl", {"token_env": "SCRIPTED_WRONG", "sasl_mechanism": "XOAUTH2"}),
         ("sasl", {"token_env": "SCRIPTED_WRONG", "sasl_mechanism": "OAUTHBEARER"}),
     ],
@@ -738,6 +744,63 @@ async def test_rejected_credentials_are_auth_failed(
     result = await login(srv, certs, auth=auth, **extra)
     assert code(result) == ("auth_failed", "auth")
     assert srv.commands()[-1] == "QUIT"
+
+
+async def test_scram_logs_in_and_proves_the_server_knows_the_password(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(tls_script(certs))
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="SCRAM-SHA-256", stat=True)
+    assert result.status is Status.UP, result.error
+    assert result.auth_mechanism == "SASL SCRAM-SHA-256"
+    # Over TLS too, no wire form of the password is sent: only a proof derived from it.
+    over_tls = b"\r\n".join(r.line for r in srv.received if r.tls)
+    assert b"AUTH SCRAM-SHA-256 " in over_tls
+    assert not any(form in over_tls for form in secret_forms(srv.host, srv.port))
+    for word in over_tls.split():
+        with contextlib.suppress(binascii.Error, ValueError):
+            assert PASSWORD.encode() not in base64.b64decode(word, validate=True)
+
+
+async def test_scram_refuses_a_server_that_cannot_sign(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """A server (or a man in the middle with a trusted certificate) that takes any proof
+    but cannot prove it knows the password is not logged in to: the check cancels the
+    exchange with ``*`` instead of answering the bogus signature."""
+    srv = scripted(tls_script(certs, scram="impostor"))
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="SCRAM-SHA-256", stat=True)
+    assert code(result) == ("auth_failed", "auth")
+    assert result.error is not None and "signature is wrong" in result.error.message
+    assert srv.commands()[-2:] == ["*", "QUIT"]
+    assert "STAT" not in srv.commands()
+    # The bogus signature is scrubbed from the transcript like a good one.
+    texts = [line.text for line in result.transcript]
+    assert "+ ***" in texts
+
+
+async def test_scram_without_the_server_signature_is_a_protocol_violation(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    srv = scripted(tls_script(certs, scram="skip-final"))
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="SCRAM-SHA-256", stat=True)
+    assert code(result) == ("protocol_violation", "auth")
+    assert result.error is not None and "without proving" in result.error.message
+    assert "STAT" not in srv.commands()
+    assert srv.commands()[-1] == "QUIT"
+
+
+async def test_scram_iteration_count_beyond_the_bound_is_not_computed(
+    scripted: ScriptedFactory, certs: CertBundle
+) -> None:
+    """A hostile server cannot make the check burn CPU on PBKDF2 rounds: a count above
+    MAX_SCRAM_ITERATIONS is refused (auth_unsupported) and nothing is derived."""
+    srv = scripted(tls_script(certs, scram_iterations=MAX_SCRAM_ITERATIONS + 1))
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="SCRAM-SHA-256")
+    assert code(result) == ("auth_unsupported", "auth")
+    assert result.error is not None and "iterations" in result.error.message
+    # Cancelled in answer to the server-first message: no proof was computed or sent.
+    assert srv.commands()[-3:] == ["AUTH", "*", "QUIT"]
 
 
 async def test_locked_mailbox(scripted: ScriptedFactory, certs: CertBundle) -> None:

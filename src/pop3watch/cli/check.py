@@ -109,7 +109,10 @@ def check(
         AuthMode, typer.Option("--auth", help="none, user, apop or sasl")
     ] = AuthMode.NONE,
     sasl_mechanism: Annotated[
-        str | None, typer.Option(help="PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER")
+        str | None,
+        typer.Option(
+            help="PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2, OAUTHBEARER"
+        ),
     ] = None,
     user: Annotated[str | None, typer.Option(help="mailbox user name")] = None,
     password_env: Annotated[

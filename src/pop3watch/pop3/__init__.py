@@ -34,7 +34,14 @@ from pop3watch.pop3.events import (
     code_is,
 )
 from pop3watch.pop3.reader import Limits
-from pop3watch.pop3.sasl import SaslAbort, SaslMechanism, build_mechanism, preferred_mechanisms
+from pop3watch.pop3.sasl import (
+    SaslAbort,
+    SaslMechanism,
+    SaslUnusable,
+    SaslViolation,
+    build_mechanism,
+    preferred_mechanisms,
+)
 from pop3watch.pop3.states import State
 
 __all__ = [
@@ -61,6 +68,8 @@ __all__ = [
     "SaslCancel",
     "SaslMechanism",
     "SaslResponse",
+    "SaslUnusable",
+    "SaslViolation",
     "Stat",
     "State",
     "Stls",

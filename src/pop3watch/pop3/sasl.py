@@ -1,24 +1,43 @@
 """SASL client mechanisms (RFC 4422) for POP3 AUTH (RFC 5034), pure and I/O-free.
 
 Job: produce initial responses and answers to challenges for PLAIN, LOGIN, CRAM-MD5,
-XOAUTH2 and OAUTHBEARER (RFC 7628). A mechanism that cannot answer a challenge raises
-``SaslAbort`` and the driver sends ``*`` to cancel. Rule: secrets stay inside the
-mechanism; ``secrets()`` lists them only so transcripts can scrub them.
+SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, 7677), XOAUTH2 and OAUTHBEARER (RFC 7628). A
+mechanism that cannot answer a challenge raises ``SaslAbort`` and the driver sends ``*``
+to cancel. Rule: secrets stay inside the mechanism; ``secrets()`` lists them only so
+transcripts can scrub them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import secrets as random_source
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import ClassVar
 
 from pop3watch.errors import LocalProtocolError
+from pop3watch.pop3.saslprep import SaslprepError, saslprep
 
 
 class SaslAbort(Exception):
-    """The mechanism cannot go on; the driver cancels the exchange with ``*``."""
+    """The mechanism cannot go on; the driver cancels the exchange with ``*``.
+
+    Raised as itself, the server is taken to have refused the credentials; the
+    subclasses say the server broke the mechanism or asked for what we will not do.
+    """
+
+
+class SaslViolation(SaslAbort):
+    """The server's challenge breaks the mechanism's rules (a protocol violation)."""
+
+
+class SaslUnusable(SaslAbort):
+    """The server asks for something this client refuses to do (the mechanism cannot
+    be used against it)."""
 
 
 def _unframed(value: str, what: str, mechanism: str) -> str:
@@ -66,7 +85,13 @@ class SaslMechanism(ABC):
 
     @abstractmethod
     def secrets(self) -> tuple[str, ...]:
-        """The secret strings in play, for redaction."""
+        """The secret strings in play, for redaction; asked again after every answer,
+        since a mechanism may learn one from the server."""
+
+    def unfinished(self) -> str | None:
+        """Why a success (``+OK``) at this point would come too early, or None. A
+        mechanism that authenticates the server too (SCRAM) is not done until it has."""
+        return None
 
 
 @dataclass
@@ -185,22 +210,197 @@ class OAuthBearer(SaslMechanism):
         return (self.token,)
 
 
-PASSWORD_MECHANISMS: tuple[str, ...] = ("PLAIN", "LOGIN", "CRAM-MD5")
+#: A server asking a SCRAM client for more PBKDF2 rounds than this is refused: each
+#: round costs the client as much as the server, and the check runs on a shared event
+#: loop. OWASP's 2023 advice for PBKDF2-HMAC-SHA256 is 600,000; servers use 4,096
+#: (RFC 7677's minimum, Dovecot's, Cyrus's) to 15,000 (PostgreSQL's 4,096 aside).
+MAX_SCRAM_ITERATIONS = 600_000
+
+_SCRAM_GS2_HEADER = b"n,,"  # no channel binding, no authorisation identity
+
+
+def _saslname(user: str) -> str:
+    """RFC 5802 saslname: ``=`` and ``,`` are escaped, since they frame the fields."""
+    return user.replace("=", "=3D").replace(",", "=2C")
+
+
+@lru_cache(maxsize=64)
+def _salted_password(hash_name: str, password: bytes, salt: bytes, iterations: int) -> bytes:
+    """Hi() of RFC 5802, the costly step, cached as the RFC allows: a server's salt and
+    count change only when its password does, so later checks skip the rounds. The
+    cache holds what the password already gives and lives only in memory."""
+    return hashlib.pbkdf2_hmac(hash_name, password, salt, iterations)
+
+
+def _scram_attributes(message: bytes, what: str) -> dict[str, str]:
+    """``a=value,b=value`` of a SCRAM message, each attribute once."""
+    try:
+        text = message.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SaslViolation(f"the SCRAM {what} is not UTF-8") from None
+    attributes: dict[str, str] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or len(name) != 1 or not name.isalpha() or not name.isascii():
+            raise SaslViolation(f"the SCRAM {what} is not a list of a=value attributes")
+        if name in attributes:
+            raise SaslViolation(f"the SCRAM {what} repeats attribute {name}")
+        attributes[name] = value
+    return attributes
+
+
+def _b64decode(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise SaslViolation(f"the SCRAM {what} is not base64") from None
+
+
+@dataclass
+class Scram(SaslMechanism):
+    """RFC 5802 SCRAM: the password never crosses the wire, only a proof derived from
+    it, and the server proves in turn that it knows the password (its signature),
+    which neither CRAM-MD5 nor PLAIN asks of it. Without channel binding (``n,,``)."""
+
+    name: ClassVar[str] = "SCRAM"
+    hash_name: ClassVar[str] = ""
+    sends_secret: ClassVar[bool] = False
+    user: str
+    password: str = field(repr=False)
+    #: The client's nonce; random unless a test fixes it (RFC 5802's examples).
+    nonce: str = field(default_factory=lambda: random_source.token_urlsafe(24))
+    _auth_message: bytes = field(default=b"", repr=False)
+    _server_signature: bytes = field(default=b"", repr=False)
+    _final_seen: str = field(default="", repr=False)
+    _step: int = 0
+    _server_verified: bool = False
+
+    def _client_first_bare(self) -> bytes:
+        return f"n={_saslname(self.user)},r={self.nonce}".encode()
+
+    def initial_response(self) -> bytes:
+        return _SCRAM_GS2_HEADER + self._client_first_bare()
+
+    def answer(self, challenge: bytes) -> bytes:
+        self._step += 1
+        if self._step == 1:
+            return self._client_final(challenge)
+        if self._step == 2:
+            self._verify_server(challenge)
+            return b""
+        raise SaslViolation(f"{self.name} takes no challenge after the server's signature")
+
+    def _client_final(self, server_first: bytes) -> bytes:
+        attributes = _scram_attributes(server_first, "server-first message")
+        if "m" in attributes:
+            raise SaslUnusable(f"the server requires a {self.name} extension (m=) not known here")
+        missing = [name for name in "rsi" if name not in attributes]
+        if missing:
+            raise SaslViolation(f"the SCRAM server-first message lacks {', '.join(missing)}")
+        nonce = attributes["r"]
+        if not nonce.startswith(self.nonce) or len(nonce) == len(self.nonce):
+            raise SaslViolation("the server's SCRAM nonce does not extend the client's")
+        if not all("!" <= ch <= "~" for ch in nonce):
+            raise SaslViolation("the server's SCRAM nonce is not printable ASCII")
+        salt = _b64decode(attributes["s"], "salt")
+        if not salt:
+            raise SaslViolation("the server's SCRAM salt is empty")
+        count = attributes["i"]
+        digits = count.lstrip("0")
+        if not (count.isascii() and count.isdigit()) or not digits:
+            raise SaslViolation(
+                f"the SCRAM iteration count {count[:20]!r} is not a positive number"
+            )
+        # Compared as text first: int() of a hostile server's 5,000 digits would raise.
+        if len(digits) > len(str(MAX_SCRAM_ITERATIONS)) or int(digits) > MAX_SCRAM_ITERATIONS:
+            shown = (
+                f"{int(digits):,}"
+                if len(digits) <= 20
+                else f"{digits[:20]}... ({len(digits)} digits)"
+            )
+            raise SaslUnusable(
+                f"the server asks for {shown} SCRAM iterations, more than the"
+                f" {MAX_SCRAM_ITERATIONS:,} this client computes"
+            )
+        iterations = int(digits)
+        try:
+            password = saslprep(self.password)
+        except SaslprepError:
+            password = self.password  # as libpq does: the server may take it unprepared
+        salted = _salted_password(self.hash_name, password.encode(), salt, iterations)
+        client_key = hmac.digest(salted, b"Client Key", self.hash_name)
+        stored_key = hashlib.new(self.hash_name, client_key).digest()
+        without_proof = b"c=" + base64.b64encode(_SCRAM_GS2_HEADER) + b",r=" + nonce.encode()
+        self._auth_message = b",".join((self._client_first_bare(), server_first, without_proof))
+        signature = hmac.digest(stored_key, self._auth_message, self.hash_name)
+        proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+        server_key = hmac.digest(salted, b"Server Key", self.hash_name)
+        self._server_signature = hmac.digest(server_key, self._auth_message, self.hash_name)
+        return without_proof + b",p=" + base64.b64encode(proof)
+
+    def _verify_server(self, server_final: bytes) -> None:
+        attributes = _scram_attributes(server_final, "server-final message")
+        if "e" in attributes:
+            raise SaslAbort(f"the server refused the proof: {attributes['e'][:100]}")
+        if "v" not in attributes:
+            raise SaslViolation("the SCRAM server-final message carries no signature (v=)")
+        # The signature and the AuthMessage would let a reader of the transcript test
+        # passwords offline, as a client proof would: it is scrubbed like one.
+        self._final_seen = server_final.decode("utf-8")
+        signature = _b64decode(attributes["v"], "server signature")
+        if not hmac.compare_digest(signature, self._server_signature):
+            raise SaslAbort(
+                "the server's SCRAM signature is wrong: it does not know the password,"
+                " or something between us altered the exchange"
+            )
+        self._server_verified = True
+
+    def unfinished(self) -> str | None:
+        if self._server_verified:
+            return None
+        return f"the server accepted {self.name} without proving it knows the password"
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.password, self._final_seen) if self._final_seen else (self.password,)
+
+
+@dataclass
+class ScramSha1(Scram):
+    name: ClassVar[str] = "SCRAM-SHA-1"
+    hash_name: ClassVar[str] = "sha1"
+
+
+@dataclass
+class ScramSha256(Scram):
+    name: ClassVar[str] = "SCRAM-SHA-256"
+    hash_name: ClassVar[str] = "sha256"
+
+
+PASSWORD_MECHANISMS: tuple[str, ...] = (
+    "PLAIN",
+    "LOGIN",
+    "CRAM-MD5",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+)
 TOKEN_MECHANISMS: tuple[str, ...] = ("OAUTHBEARER", "XOAUTH2")
 
 
 def preferred_mechanisms(*, token: bool, tls_active: bool) -> tuple[str, ...]:
     """Best-first order among the mechanisms we implement.
 
-    Over TLS, PLAIN is the standard and needs nothing special on the server. Without TLS
-    (only when the owner allowed plaintext auth) CRAM-MD5 comes first because it never
-    sends the password itself.
+    Over TLS, PLAIN is the standard and needs nothing special on the server: a server
+    may offer SCRAM or CRAM-MD5 and still be unable to use them for a password it keeps
+    hashed, and a check that picked them would report a login failure that is not there.
+    Without TLS (only when the owner allowed plaintext auth) the mechanisms that never
+    send the password itself come first, SCRAM (which authenticates the server too)
+    before CRAM-MD5.
     """
     if token:
         return TOKEN_MECHANISMS
     if tls_active:
-        return ("PLAIN", "LOGIN", "CRAM-MD5")
-    return ("CRAM-MD5", "PLAIN", "LOGIN")
+        return ("PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5")
+    return ("SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN")
 
 
 def build_mechanism(
@@ -214,6 +414,10 @@ def build_mechanism(
         return Login(user, secret)
     if upper == "CRAM-MD5":
         return CramMd5(user, secret)
+    if upper == "SCRAM-SHA-1":
+        return ScramSha1(user, secret)
+    if upper == "SCRAM-SHA-256":
+        return ScramSha256(user, secret)
     if upper == "XOAUTH2":
         return XOAuth2(user, secret)
     if upper == "OAUTHBEARER":

@@ -51,6 +51,8 @@ from pop3watch.pop3 import (
     SaslAbort,
     SaslCancel,
     SaslResponse,
+    SaslUnusable,
+    SaslViolation,
     Stat,
     Stls,
     User,
@@ -543,10 +545,20 @@ class _Pop3Check:
             try:
                 answer = mechanism.respond(event.data)
             except SaslAbort as exc:
+                self.redactor.add(*mechanism.secrets())
                 event = await self._session.command(SaslCancel())
-                raise AuthFailed(f"SASL {name} cancelled: {exc}") from None
+                detail = f"SASL {name} cancelled: {exc}"
+                if isinstance(exc, SaslViolation):
+                    raise ProtocolViolation(detail) from None
+                if isinstance(exc, SaslUnusable):
+                    raise AuthUnsupported(detail) from None
+                raise AuthFailed(detail) from None
+            self.redactor.add(*mechanism.secrets())  # one learned from the server, too
             event = await self._session.command(SaslResponse(answer))
         self._expect_ok(event)
+        early = mechanism.unfinished()
+        if early is not None:
+            raise ProtocolViolation(f"SASL {name}: {early}")
 
     @staticmethod
     def _expect_ok(event: Event) -> None:

@@ -61,7 +61,15 @@ class IpFamily(StrEnum):
     V6 = "6"
 
 
-SASL_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER")
+SASL_MECHANISMS = (
+    "PLAIN",
+    "LOGIN",
+    "CRAM-MD5",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+    "XOAUTH2",
+    "OAUTHBEARER",
+)
 TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 
 Port = Annotated[int, Field(ge=1, le=65535)]
