@@ -11,7 +11,7 @@ from cryptography import x509
 
 from pop3watch.probe import CheckSettings, Status, check_pop3, pop3_check
 from pop3watch.probe.verified_chains import VERIFIED_CHAINS
-from tests.fixtures.dovecot import DovecotServer
+from tests.fixtures.dovecot import UNPREPARED_PASSWORD, UNPREPARED_USER, DovecotServer
 
 pytestmark = pytest.mark.dovecot
 
@@ -255,6 +255,28 @@ async def test_plaintext_sasl_picks_scram_and_keeps_its_proofs_out_of_the_transc
     assert server_first.startswith("+ ") and "***" not in server_first
     assert lines[auth + 2][1] == "***" and lines[auth + 3][1] == "+ ***"
     assert dovecot.password not in result.model_dump_json()
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN", None])
+async def test_a_password_saslprep_would_change_logs_in_as_dovecot_keeps_it(
+    dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch, mechanism: str | None
+) -> None:
+    """Dovecot derives SCRAM keys from the password unprepared: named, SCRAM logs in
+    with it as it is; left to choose without TLS, the check passes SCRAM over (a server
+    that prepares it would derive another key) for CRAM-MD5, which does not depend on it."""
+    monkeypatch.setenv("POP3WATCH_UNPREPARED", UNPREPARED_PASSWORD)
+    result = await check_pop3(
+        settings(
+            dovecot,
+            auth="sasl",
+            sasl_mechanism=mechanism,
+            user=UNPREPARED_USER,
+            password_env="POP3WATCH_UNPREPARED",
+            allow_plaintext_auth=True,
+        )
+    )
+    assert result.status is Status.UP, result.error
+    assert result.auth_mechanism == f"SASL {mechanism or 'CRAM-MD5'}"
 
 
 async def test_plaintext_login_refused_unless_allowed(

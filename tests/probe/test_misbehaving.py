@@ -767,16 +767,36 @@ async def test_scram_refuses_a_server_that_cannot_sign(
 ) -> None:
     """A server (or a man in the middle with a trusted certificate) that takes any proof
     but cannot prove it knows the password is not logged in to: the check cancels the
-    exchange with ``*`` instead of answering the bogus signature."""
+    exchange with ``*`` instead of answering the bogus signature. The credentials were
+    not refused, so it is no auth_failed: the server broke the mechanism."""
     srv = scripted(tls_script(certs, scram="impostor"))
     result = await login(srv, certs, auth="sasl", sasl_mechanism="SCRAM-SHA-256", stat=True)
-    assert code(result) == ("auth_failed", "auth")
+    assert code(result) == ("protocol_violation", "auth")
     assert result.error is not None and "signature is wrong" in result.error.message
     assert srv.commands()[-2:] == ["*", "QUIT"]
     assert "STAT" not in srv.commands()
     # The bogus signature is scrubbed from the transcript like a good one.
     texts = [line.text for line in result.transcript]
     assert "+ ***" in texts
+
+
+@pytest.mark.parametrize(
+    ("mode", "match"),
+    [("bad-nonce", "does not extend"), ("malformed-final", "a=value")],
+)
+async def test_scram_a_server_breaking_the_mechanism_is_a_protocol_violation(
+    scripted: ScriptedFactory, certs: CertBundle, mode: str, match: str
+) -> None:
+    srv = scripted(tls_script(certs, scram=mode))
+    result = await login(srv, certs, auth="sasl", sasl_mechanism="SCRAM-SHA-256", stat=True)
+    assert code(result) == ("protocol_violation", "auth")
+    assert result.error is not None and match in result.error.message
+    assert srv.commands()[-2:] == ["*", "QUIT"]
+    if mode == "malformed-final":
+        # A signature in a malformed message is a signature still: scrubbed.
+        server_lines = [line.text for line in result.transcript if line.dir == "S"]
+        assert "+ ***" in server_lines
+        assert not any(text.startswith("+ v=") for text in server_lines)
 
 
 async def test_scram_without_the_server_signature_is_a_protocol_violation(

@@ -39,6 +39,7 @@ from pop3watch.pop3.sasl import (
     SaslMechanism,
     SaslUnusable,
     SaslViolation,
+    Scram,
     build_mechanism,
     preferred_mechanisms,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "SaslResponse",
     "SaslUnusable",
     "SaslViolation",
+    "Scram",
     "Stat",
     "State",
     "Stls",

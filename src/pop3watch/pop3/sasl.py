@@ -16,7 +16,6 @@ import hmac
 import secrets as random_source
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import ClassVar
 
 from pop3watch.errors import LocalProtocolError
@@ -61,6 +60,8 @@ class SaslMechanism(ABC):
     name: ClassVar[str]
     #: Whether the mechanism sends the secret itself (True) or a proof derived from it.
     sends_secret: ClassVar[bool] = True
+    #: Whether answering a challenge costs enough CPU to run off the event loop.
+    costly: ClassVar[bool] = False
     #: Set by the driver when the initial response went out with the AUTH command.
     initial_sent: bool = False
 
@@ -211,10 +212,27 @@ class OAuthBearer(SaslMechanism):
 
 
 #: A server asking a SCRAM client for more PBKDF2 rounds than this is refused: each
-#: round costs the client as much as the server, and the check runs on a shared event
-#: loop. OWASP's 2023 advice for PBKDF2-HMAC-SHA256 is 600,000; servers use 4,096
-#: (RFC 7677's minimum, Dovecot's, Cyrus's) to 15,000 (PostgreSQL's 4,096 aside).
-MAX_SCRAM_ITERATIONS = 600_000
+#: round costs the client as much as the server, a hostile server can ask anew on every
+#: check, and checks share one machine. Servers use 4,096 (RFC 7677's floor; Dovecot,
+#: PostgreSQL) to about 15,000; 100,000 rounds cost the client some 40 ms.
+MAX_SCRAM_ITERATIONS = 100_000
+#: Without TLS, a server asking for fewer rounds than RFC 7677's floor is refused: an
+#: active attacker posing as the server could otherwise have a proof made cheap to
+#: attack offline. Over TLS the server has proven who it is, and its count is its own.
+MIN_SCRAM_ITERATIONS_IN_CLEAR = 4096
+#: RFC 5802 server-error values that say the mechanism cannot work between this client
+#: and this server, rather than that the credentials were refused.
+_SCRAM_UNUSABLE_ERRORS = frozenset(
+    {
+        "invalid-encoding",
+        "extensions-not-supported",
+        "channel-bindings-dont-match",
+        "server-does-support-channel-binding",
+        "channel-binding-not-supported",
+        "unsupported-channel-binding-type",
+        "invalid-username-encoding",
+    }
+)
 
 _SCRAM_GS2_HEADER = b"n,,"  # no channel binding, no authorisation identity
 
@@ -222,14 +240,6 @@ _SCRAM_GS2_HEADER = b"n,,"  # no channel binding, no authorisation identity
 def _saslname(user: str) -> str:
     """RFC 5802 saslname: ``=`` and ``,`` are escaped, since they frame the fields."""
     return user.replace("=", "=3D").replace(",", "=2C")
-
-
-@lru_cache(maxsize=64)
-def _salted_password(hash_name: str, password: bytes, salt: bytes, iterations: int) -> bytes:
-    """Hi() of RFC 5802, the costly step, cached as the RFC allows: a server's salt and
-    count change only when its password does, so later checks skip the rounds. The
-    cache holds what the password already gives and lives only in memory."""
-    return hashlib.pbkdf2_hmac(hash_name, password, salt, iterations)
 
 
 def _scram_attributes(message: bytes, what: str) -> dict[str, str]:
@@ -260,13 +270,24 @@ def _b64decode(value: str, what: str) -> bytes:
 class Scram(SaslMechanism):
     """RFC 5802 SCRAM: the password never crosses the wire, only a proof derived from
     it, and the server proves in turn that it knows the password (its signature),
-    which neither CRAM-MD5 nor PLAIN asks of it. Without channel binding (``n,,``)."""
+    which neither CRAM-MD5 nor PLAIN asks of it. Without channel binding (``n,,``).
+
+    The password is used as it is, not prepared with SASLprep (RFC 4013): Dovecot
+    derives its keys from the password unprepared, so a prepared one that differs
+    (a no-break space, a ligature) would fail to log in where PLAIN succeeds. Nothing
+    derived from the password is kept after the check (no key cache, as in
+    ``probe.secrets``): at up to ``MAX_SCRAM_ITERATIONS`` rounds it costs milliseconds,
+    and the driver runs it off the event loop (``costly``).
+    """
 
     name: ClassVar[str] = "SCRAM"
     hash_name: ClassVar[str] = ""
     sends_secret: ClassVar[bool] = False
+    costly: ClassVar[bool] = True
     user: str
     password: str = field(repr=False)
+    #: The fewest PBKDF2 rounds accepted (``MIN_SCRAM_ITERATIONS_IN_CLEAR`` without TLS).
+    min_iterations: int = 1
     #: The client's nonce; random unless a test fixes it (RFC 5802's examples).
     nonce: str = field(default_factory=lambda: random_source.token_urlsafe(24))
     _auth_message: bytes = field(default=b"", repr=False)
@@ -286,6 +307,12 @@ class Scram(SaslMechanism):
         if self._step == 1:
             return self._client_final(challenge)
         if self._step == 2:
+            if b"v=" in challenge:
+                # The signature and the AuthMessage would let a reader of the transcript
+                # test passwords offline, as a client proof would: the message is
+                # scrubbed like one, in the form the transcript shows it, before it is
+                # even parsed (a malformed one is still a signature).
+                self._final_seen = challenge.decode("utf-8", "replace")
             self._verify_server(challenge)
             return b""
         raise SaslViolation(f"{self.name} takes no challenge after the server's signature")
@@ -305,11 +332,10 @@ class Scram(SaslMechanism):
         salt = _b64decode(attributes["s"], "salt")
         if not salt:
             raise SaslViolation("the server's SCRAM salt is empty")
-        count = attributes["i"]
-        digits = count.lstrip("0")
-        if not (count.isascii() and count.isdigit()) or not digits:
+        digits = attributes["i"]
+        if not (digits.isascii() and digits.isdigit()) or digits.startswith("0"):
             raise SaslViolation(
-                f"the SCRAM iteration count {count[:20]!r} is not a positive number"
+                f"the SCRAM iteration count {digits[:20]!r} is not a positive number"
             )
         # Compared as text first: int() of a hostile server's 5,000 digits would raise.
         if len(digits) > len(str(MAX_SCRAM_ITERATIONS)) or int(digits) > MAX_SCRAM_ITERATIONS:
@@ -323,11 +349,13 @@ class Scram(SaslMechanism):
                 f" {MAX_SCRAM_ITERATIONS:,} this client computes"
             )
         iterations = int(digits)
-        try:
-            password = saslprep(self.password)
-        except SaslprepError:
-            password = self.password  # as libpq does: the server may take it unprepared
-        salted = _salted_password(self.hash_name, password.encode(), salt, iterations)
+        if iterations < self.min_iterations:
+            raise SaslUnusable(
+                f"the server asks for only {iterations:,} SCRAM iterations without TLS,"
+                f" fewer than RFC 7677's {self.min_iterations:,}: a proof that cheap to"
+                " attack offline is not sent in clear text"
+            )
+        salted = hashlib.pbkdf2_hmac(self.hash_name, self.password.encode(), salt, iterations)
         client_key = hmac.digest(salted, b"Client Key", self.hash_name)
         stored_key = hashlib.new(self.hash_name, client_key).digest()
         without_proof = b"c=" + base64.b64encode(_SCRAM_GS2_HEADER) + b",r=" + nonce.encode()
@@ -341,19 +369,30 @@ class Scram(SaslMechanism):
     def _verify_server(self, server_final: bytes) -> None:
         attributes = _scram_attributes(server_final, "server-final message")
         if "e" in attributes:
-            raise SaslAbort(f"the server refused the proof: {attributes['e'][:100]}")
+            error = attributes["e"][:100]
+            if error in _SCRAM_UNUSABLE_ERRORS:
+                raise SaslUnusable(f"the server cannot take this SCRAM exchange: {error}")
+            raise SaslAbort(f"the server refused the proof: {error}")
         if "v" not in attributes:
             raise SaslViolation("the SCRAM server-final message carries no signature (v=)")
-        # The signature and the AuthMessage would let a reader of the transcript test
-        # passwords offline, as a client proof would: it is scrubbed like one.
-        self._final_seen = server_final.decode("utf-8")
         signature = _b64decode(attributes["v"], "server signature")
         if not hmac.compare_digest(signature, self._server_signature):
-            raise SaslAbort(
-                "the server's SCRAM signature is wrong: it does not know the password,"
-                " or something between us altered the exchange"
+            # The server took the proof, so it is no refusal of the credentials: a server
+            # that cannot sign is an impostor (a man in the middle) or a broken one.
+            raise SaslViolation(
+                "the server's SCRAM signature is wrong: it accepted the proof without"
+                " knowing the password (an impostor, or something between us altered"
+                " the exchange)"
             )
         self._server_verified = True
+
+    def changes_under_saslprep(self) -> bool:
+        """Whether SASLprep would change the password, so that a server preparing it
+        (as RFC 5802 asks) and one that does not (Dovecot) derive different keys."""
+        try:
+            return saslprep(self.password) != self.password
+        except SaslprepError:
+            return True
 
     def unfinished(self) -> str | None:
         if self._server_verified:
@@ -404,9 +443,10 @@ def preferred_mechanisms(*, token: bool, tls_active: bool) -> tuple[str, ...]:
 
 
 def build_mechanism(
-    name: str, *, user: str, secret: str, host: str = "", port: int = 0
+    name: str, *, user: str, secret: str, host: str = "", port: int = 0, tls_active: bool = True
 ) -> SaslMechanism:
-    """Instantiate mechanism ``name`` (case-insensitive); KeyError when unknown."""
+    """Instantiate mechanism ``name`` (case-insensitive); KeyError when unknown.
+    ``tls_active`` False sets SCRAM's floor on the iteration count."""
     upper = name.upper()
     if upper == "PLAIN":
         return Plain(user, secret)
@@ -414,10 +454,11 @@ def build_mechanism(
         return Login(user, secret)
     if upper == "CRAM-MD5":
         return CramMd5(user, secret)
+    floor = 1 if tls_active else MIN_SCRAM_ITERATIONS_IN_CLEAR
     if upper == "SCRAM-SHA-1":
-        return ScramSha1(user, secret)
+        return ScramSha1(user, secret, min_iterations=floor)
     if upper == "SCRAM-SHA-256":
-        return ScramSha256(user, secret)
+        return ScramSha256(user, secret, min_iterations=floor)
     if upper == "XOAUTH2":
         return XOAuth2(user, secret)
     if upper == "OAUTHBEARER":

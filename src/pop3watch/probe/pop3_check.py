@@ -53,6 +53,7 @@ from pop3watch.pop3 import (
     SaslResponse,
     SaslUnusable,
     SaslViolation,
+    Scram,
     Stat,
     Stls,
     User,
@@ -517,7 +518,7 @@ class _Pop3Check:
         else:
             await self._sasl(user, secret)
 
-    def _choose_mechanism(self) -> str:
+    def _choose_mechanism(self, secret: str) -> str:
         s = self.settings
         offered = self.capabilities.sasl_mechanisms
         listed = " ".join(offered) or "none"
@@ -525,37 +526,57 @@ class _Pop3Check:
             if self.capabilities.lines and s.sasl_mechanism not in offered:
                 raise AuthUnsupported(f"SASL {s.sasl_mechanism} is not offered (offered: {listed})")
             return s.sasl_mechanism
+        # A password SASLprep would change derives one SCRAM key on a server that
+        # prepares it and another on one that does not (Dovecot): left to a mechanism
+        # that does not depend on it, unless the owner names SCRAM.
+        ambiguous = Scram("", secret).changes_under_saslprep()
         for name in preferred_mechanisms(token=s.uses_token, tls_active=self.tls is not None):
-            if name in offered:
+            if name in offered and not (ambiguous and name.startswith("SCRAM-")):
                 return name
         raise AuthUnsupported(f"no usable SASL mechanism offered (offered: {listed})")
 
     async def _sasl(self, user: str, secret: str) -> None:
-        name = self._choose_mechanism()
+        name = self._choose_mechanism(secret)
         self.auth_mechanism = f"SASL {name}"
         s = self.settings
         mechanism = build_mechanism(
-            name, user=user, secret=secret, host=s.host, port=s.effective_port
+            name,
+            user=user,
+            secret=secret,
+            host=s.host,
+            port=s.effective_port,
+            tls_active=self.tls is not None,
         )
         self.redactor.add(*mechanism.secrets())
         auth = Auth.starting(name, mechanism.initial_response())
         mechanism.initial_sent = auth.initial is not None
-        event: Event = await self._session.command(auth)
-        while isinstance(event, Challenge):
-            try:
-                answer = mechanism.respond(event.data)
-            except SaslAbort as exc:
-                self.redactor.add(*mechanism.secrets())
-                event = await self._session.command(SaslCancel())
-                detail = f"SASL {name} cancelled: {exc}"
-                if isinstance(exc, SaslViolation):
-                    raise ProtocolViolation(detail) from None
-                if isinstance(exc, SaslUnusable):
-                    raise AuthUnsupported(detail) from None
-                raise AuthFailed(detail) from None
-            self.redactor.add(*mechanism.secrets())  # one learned from the server, too
-            event = await self._session.command(SaslResponse(answer))
-        self._expect_ok(event)
+        try:
+            event: Event = await self._session.command(auth)
+            while isinstance(event, Challenge):
+                try:
+                    if mechanism.costly:  # SCRAM's key derivation: not on the event loop
+                        answer = await asyncio.to_thread(mechanism.respond, event.data)
+                    else:
+                        answer = mechanism.respond(event.data)
+                except SaslAbort as exc:
+                    self.redactor.add(*mechanism.secrets())
+                    event = await self._session.command(SaslCancel())
+                    detail = f"SASL {name} cancelled: {exc}"
+                    if isinstance(exc, SaslViolation):
+                        raise ProtocolViolation(detail) from None
+                    if isinstance(exc, SaslUnusable):
+                        raise AuthUnsupported(detail) from None
+                    raise AuthFailed(detail) from None
+                self.redactor.add(*mechanism.secrets())  # one learned from the server, too
+                event = await self._session.command(SaslResponse(answer))
+            self._expect_ok(event)
+        except AuthFailed as exc:
+            if isinstance(mechanism, Scram) and mechanism.changes_under_saslprep():
+                exc.detail += (
+                    "; the password changes under SASLprep and was used unprepared, as"
+                    " Dovecot expects: a server that prepares it derives another key"
+                )
+            raise
         early = mechanism.unfinished()
         if early is not None:
             raise ProtocolViolation(f"SASL {name}: {early}")
