@@ -38,6 +38,7 @@ from pop3watch.probe import (
 from tests.fixtures.certs import CertBundle, server_context
 from tests.fixtures.scripted import (
     CRAM_MD5_CHALLENGE,
+    DEFAULT_CAPABILITIES,
     DEFAULT_GREETING,
     Pop3Script,
     ScriptedFactory,
@@ -844,12 +845,17 @@ async def test_sys_temp_at_login_is_service_unavailable(
 async def test_login_delay_is_auth_failed(
     scripted: ScriptedFactory, certs: CertBundle, verb: str, extra: dict[str, str]
 ) -> None:
-    """RFC 2449 [LOGIN-DELAY]: the credentials may be right, but this login is refused."""
+    """RFC 2449 [LOGIN-DELAY]: the credentials may be right, but this login is refused;
+    the message says so, with the delay the server's CAPA advertises."""
     answer = b"-ERR [LOGIN-DELAY] wait 5 minutes\r\n"
-    srv = scripted(tls_script(certs, overrides={verb: answer}))
+    capabilities = [*DEFAULT_CAPABILITIES, b"LOGIN-DELAY 300"]
+    srv = scripted(tls_script(certs, overrides={verb: answer}, capabilities=capabilities))
     result = await login(srv, certs, **extra)
     assert code(result) == ("auth_failed", "auth")
-    assert "[LOGIN-DELAY] wait 5 minutes" in (result.error.message if result.error else "")
+    message = result.error.message if result.error else ""
+    assert message.endswith("[LOGIN-DELAY] wait 5 minutes")
+    assert "refuses a login this soon after the last one (it allows one every 300 s)" in message
+    assert "the password may be right" in message
     assert srv.commands()[-1] == "QUIT"
 
 
@@ -984,6 +990,7 @@ async def test_a_response_code_keeps_its_argument(
     assert code(result) == ("auth_failed", "auth")
     assert result.error is not None
     assert result.error.message.endswith("[LOGIN-DELAY 900] wait")
+    assert "(it allows one every 900 s)" in result.error.message  # the code's own argument
     assert "S: -ERR [LOGIN-DELAY 900] wait" in [f"{x.dir}: {x.text}" for x in result.transcript]
 
 

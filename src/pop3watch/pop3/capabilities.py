@@ -41,3 +41,12 @@ class Capabilities:
     def implementation(self) -> str | None:
         args = self._tags().get("IMPLEMENTATION")
         return " ".join(args) if args else None
+
+    @property
+    def login_delay(self) -> int | None:
+        """RFC 2449 LOGIN-DELAY: the fewest seconds the server wants between two logins
+        of one user (the first argument; ``USER`` after it says it varies by user)."""
+        args = self._tags().get("LOGIN-DELAY")
+        if not args or not (args[0].isascii() and args[0].isdigit()) or len(args[0]) > 9:
+            return None
+        return int(args[0])

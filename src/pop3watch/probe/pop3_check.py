@@ -121,6 +121,15 @@ def _err_detail(event: Err) -> str:
     return f"[{event.code}] {event.text}" if event.code else event.text
 
 
+def _login_delay_s(code: str | None, capabilities: Capabilities) -> int | None:
+    """The seconds a ``[LOGIN-DELAY n]`` code names (some servers add them), else
+    those of the CAPA LOGIN-DELAY line, if any."""
+    argument = (code or "").partition(" ")[2].strip()
+    if argument.isascii() and argument.isdigit() and len(argument) <= 9:
+        return int(argument)
+    return capabilities.login_delay
+
+
 _NO_CAPABILITIES = Capabilities()
 
 
@@ -581,8 +590,7 @@ class _Pop3Check:
         if early is not None:
             raise ProtocolViolation(f"SASL {name}: {early}")
 
-    @staticmethod
-    def _expect_ok(event: Event) -> None:
+    def _expect_ok(self, event: Event) -> None:
         if isinstance(event, Ok):
             return
         if not isinstance(event, Err):
@@ -592,6 +600,16 @@ class _Pop3Check:
             raise MailboxLocked(detail)
         if code_is(event.code, "SYS/TEMP") or code_is(event.code, "SYS/PERM"):
             raise ServiceUnavailable(detail, phase=Phase.AUTH)
+        if code_is(event.code, "LOGIN-DELAY"):
+            # The commonest false alarm of a POP3 login monitor: checks closer together
+            # than the server lets one user log in. Say so, before anyone resets a
+            # password that is fine.
+            delay = _login_delay_s(event.code, self.capabilities)
+            every = f" (it allows one every {delay} s)" if delay is not None else ""
+            raise AuthFailed(
+                f"the server refuses a login this soon after the last one{every}: the"
+                f" password may be right, and checking less often avoids this; {detail}"
+            )
         raise AuthFailed(detail)
 
     async def _stat(self) -> None:
