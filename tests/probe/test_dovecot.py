@@ -53,6 +53,9 @@ async def test_starttls_verifies_and_refreshes_capabilities(dovecot: DovecotServ
     assert cert.fingerprint_sha256 == dovecot.cert_sha256
     assert "DNS:localhost" in cert.sans
     assert cert.days_left > 300
+    # trustme's leaf: a P-256 key, signed by its CA with SHA-256.
+    assert (cert.key_type, cert.key_bits, cert.key_curve) == ("EC", 256, "secp256r1")
+    assert cert.signature_hash == "sha256"
     # The chain above the leaf is the test CA (the trusted root), read from what
     # OpenSSL verified.
     chain = result.tls.chain_expiry

@@ -61,6 +61,14 @@ class CertInfo(BaseModel):
     days_left: int
     fingerprint_sha256: str
     verified: bool
+    #: The leaf's public key ("RSA", "EC", "Ed25519", "Ed448", "DSA"), its size in bits
+    #: and, for EC, its curve; None where ``cryptography`` cannot read the key.
+    key_type: str | None = None
+    key_bits: int | None = None
+    key_curve: str | None = None
+    #: The hash of the issuer's signature on the leaf ("sha256"; "sha1" is what a
+    #: security review looks for); None for Ed25519/Ed448, which have none apart.
+    signature_hash: str | None = None
 
 
 class ChainCertInfo(BaseModel):

@@ -15,8 +15,11 @@ import warnings
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID
 
 from pop3watch.errors import CertInvalid, ConfigError, TlsFailed
@@ -232,6 +235,34 @@ def _sans(cert: x509.Certificate) -> list[str]:
     return names
 
 
+def _key_facts(cert: x509.Certificate) -> dict[str, Any]:
+    """key_type, key_bits and key_curve of the leaf's public key; whatever cannot be
+    read (an unknown algorithm, a malformed key OpenSSL still took) stays None."""
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return {}
+    if isinstance(key, rsa.RSAPublicKey):
+        return {"key_type": "RSA", "key_bits": key.key_size}
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return {"key_type": "EC", "key_bits": key.key_size, "key_curve": key.curve.name}
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return {"key_type": "Ed25519", "key_bits": 256}
+    if isinstance(key, ed448.Ed448PublicKey):
+        return {"key_type": "Ed448", "key_bits": 456}
+    if isinstance(key, dsa.DSAPublicKey):
+        return {"key_type": "DSA", "key_bits": key.key_size}
+    return {}
+
+
+def _signature_hash(cert: x509.Certificate) -> str | None:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return algorithm.name if algorithm is not None else None
+
+
 @lru_cache(maxsize=1024)
 def _parsed(der: bytes) -> CertInfo:
     """The facts that depend on the certificate alone. Cached by its DER: parsing costs
@@ -253,6 +284,8 @@ def _parsed(der: bytes) -> CertInfo:
         days_left=0,
         fingerprint_sha256=hashlib.sha256(der).hexdigest(),
         verified=False,
+        signature_hash=_signature_hash(cert),
+        **_key_facts(cert),
     )
 
 
