@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
 from pop3watch.probe.tls import cert_info
-
-_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.example.org")])
+from tests.fixtures.certs import build_cert
 
 
 def _self_signed(
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
     algorithm: hashes.HashAlgorithm | None,
 ) -> bytes:
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_NAME)
-        .issuer_name(_NAME)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, algorithm)
+    cert = build_cert(
+        "mail.example.org", key, "mail.example.org", key, ca=False, algorithm=algorithm
     )
     return cert.public_bytes(serialization.Encoding.DER)
 

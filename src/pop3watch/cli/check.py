@@ -17,7 +17,13 @@ from pop3watch import aio
 from pop3watch.cli.render import EXIT_CONFIG, exit_code, human_line, nagios_output
 from pop3watch.errors import ConfigError, InternalError
 from pop3watch.probe import CheckResult, check_pop3
-from pop3watch.probe.settings import AuthMode, CheckSettings, IpFamily, TlsMode
+from pop3watch.probe.settings import (
+    SASL_MECHANISMS,
+    AuthMode,
+    CheckSettings,
+    IpFamily,
+    TlsMode,
+)
 
 
 def settings_from_options(options: dict[str, Any]) -> CheckSettings:
@@ -110,9 +116,7 @@ def check(
     ] = AuthMode.NONE,
     sasl_mechanism: Annotated[
         str | None,
-        typer.Option(
-            help="PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2, OAUTHBEARER"
-        ),
+        typer.Option(help=", ".join(SASL_MECHANISMS)),
     ] = None,
     user: Annotated[str | None, typer.Option(help="mailbox user name")] = None,
     password_env: Annotated[

@@ -5,7 +5,7 @@ Imports no asyncio and no sockets (h11's model). The only thing of ours it impor
 """
 
 from pop3watch.pop3.apop import apop_digest, find_timestamp
-from pop3watch.pop3.capabilities import Capabilities
+from pop3watch.pop3.capabilities import Capabilities, decimal_seconds
 from pop3watch.pop3.commands import (
     Apop,
     Auth,
@@ -35,6 +35,8 @@ from pop3watch.pop3.events import (
 )
 from pop3watch.pop3.reader import Limits
 from pop3watch.pop3.sasl import (
+    PASSWORD_MECHANISMS,
+    TOKEN_MECHANISMS,
     SaslAbort,
     SaslMechanism,
     SaslUnusable,
@@ -43,10 +45,13 @@ from pop3watch.pop3.sasl import (
     build_mechanism,
     preferred_mechanisms,
 )
+from pop3watch.pop3.saslprep import changes_under_saslprep
 from pop3watch.pop3.states import State
 
 __all__ = [
     "NEED_DATA",
+    "PASSWORD_MECHANISMS",
+    "TOKEN_MECHANISMS",
     "Apop",
     "Auth",
     "Capa",
@@ -78,7 +83,9 @@ __all__ = [
     "User",
     "apop_digest",
     "build_mechanism",
+    "changes_under_saslprep",
     "code_is",
+    "decimal_seconds",
     "find_timestamp",
     "preferred_mechanisms",
 ]

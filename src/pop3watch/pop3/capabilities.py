@@ -9,6 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def decimal_seconds(text: str) -> int | None:
+    """A count of seconds as RFC 2449 writes one (ASCII digits), or None: a hostile
+    server's "\u0669" or 5,000 digits is not one (int() would take the first and raise
+    on the second)."""
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        return int(text)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """The CAPA lines as the server sent them, with typed lookups."""
@@ -47,6 +56,4 @@ class Capabilities:
         """RFC 2449 LOGIN-DELAY: the fewest seconds the server wants between two logins
         of one user (the first argument; ``USER`` after it says it varies by user)."""
         args = self._tags().get("LOGIN-DELAY")
-        if not args or not (args[0].isascii() and args[0].isdigit()) or len(args[0]) > 9:
-            return None
-        return int(args[0])
+        return decimal_seconds(args[0]) if args else None

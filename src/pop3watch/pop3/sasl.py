@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pop3watch.errors import LocalProtocolError
-from pop3watch.pop3.saslprep import SaslprepError, saslprep
 
 
 class SaslAbort(Exception):
@@ -37,6 +36,12 @@ class SaslViolation(SaslAbort):
 class SaslUnusable(SaslAbort):
     """The server asks for something this client refuses to do (the mechanism cannot
     be used against it)."""
+
+
+def _saslname(user: str) -> str:
+    """RFC 5802 saslname (OAUTHBEARER's gs2 header takes it too): ``=`` and ``,`` are
+    escaped, since they frame the fields."""
+    return user.replace("=", "=3D").replace(",", "=2C")
 
 
 def _unframed(value: str, what: str, mechanism: str) -> str:
@@ -58,8 +63,6 @@ class SaslMechanism(ABC):
     """
 
     name: ClassVar[str]
-    #: Whether the mechanism sends the secret itself (True) or a proof derived from it.
-    sends_secret: ClassVar[bool] = True
     #: Whether answering a challenge costs enough CPU to run off the event loop.
     costly: ClassVar[bool] = False
     #: Set by the driver when the initial response went out with the AUTH command.
@@ -138,7 +141,6 @@ class CramMd5(SaslMechanism):
     """RFC 2195: the password never crosses the wire, only an HMAC of the challenge."""
 
     name: ClassVar[str] = "CRAM-MD5"
-    sends_secret: ClassVar[bool] = False
     user: str
     password: str = field(repr=False)
     _answered: bool = False
@@ -197,7 +199,7 @@ class OAuthBearer(SaslMechanism):
         _unframed(self.token, "token", self.name)
 
     def initial_response(self) -> bytes:
-        gs2 = f"n,a={self.user.replace('=', '=3D').replace(',', '=2C')},"
+        gs2 = f"n,a={_saslname(self.user)},"
         fields = f"\x01host={self.host}\x01port={self.port}" if self.host else ""
         return f"{gs2}{fields}\x01auth=Bearer {self.token}\x01\x01".encode()
 
@@ -235,11 +237,6 @@ _SCRAM_UNUSABLE_ERRORS = frozenset(
 )
 
 _SCRAM_GS2_HEADER = b"n,,"  # no channel binding, no authorisation identity
-
-
-def _saslname(user: str) -> str:
-    """RFC 5802 saslname: ``=`` and ``,`` are escaped, since they frame the fields."""
-    return user.replace("=", "=3D").replace(",", "=2C")
 
 
 def _scram_attributes(message: bytes, what: str) -> dict[str, str]:
@@ -282,7 +279,6 @@ class Scram(SaslMechanism):
 
     name: ClassVar[str] = "SCRAM"
     hash_name: ClassVar[str] = ""
-    sends_secret: ClassVar[bool] = False
     costly: ClassVar[bool] = True
     user: str
     password: str = field(repr=False)
@@ -290,7 +286,6 @@ class Scram(SaslMechanism):
     min_iterations: int = 1
     #: The client's nonce; random unless a test fixes it (RFC 5802's examples).
     nonce: str = field(default_factory=lambda: random_source.token_urlsafe(24))
-    _auth_message: bytes = field(default=b"", repr=False)
     _server_signature: bytes = field(default=b"", repr=False)
     _final_seen: str = field(default="", repr=False)
     _step: int = 0
@@ -339,11 +334,7 @@ class Scram(SaslMechanism):
             )
         # Compared as text first: int() of a hostile server's 5,000 digits would raise.
         if len(digits) > len(str(MAX_SCRAM_ITERATIONS)) or int(digits) > MAX_SCRAM_ITERATIONS:
-            shown = (
-                f"{int(digits):,}"
-                if len(digits) <= 20
-                else f"{digits[:20]}... ({len(digits)} digits)"
-            )
+            shown = digits if len(digits) <= 20 else f"{digits[:20]}... ({len(digits)} digits)"
             raise SaslUnusable(
                 f"the server asks for {shown} SCRAM iterations, more than the"
                 f" {MAX_SCRAM_ITERATIONS:,} this client computes"
@@ -359,11 +350,11 @@ class Scram(SaslMechanism):
         client_key = hmac.digest(salted, b"Client Key", self.hash_name)
         stored_key = hashlib.new(self.hash_name, client_key).digest()
         without_proof = b"c=" + base64.b64encode(_SCRAM_GS2_HEADER) + b",r=" + nonce.encode()
-        self._auth_message = b",".join((self._client_first_bare(), server_first, without_proof))
-        signature = hmac.digest(stored_key, self._auth_message, self.hash_name)
+        auth_message = b",".join((self._client_first_bare(), server_first, without_proof))
+        signature = hmac.digest(stored_key, auth_message, self.hash_name)
         proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
         server_key = hmac.digest(salted, b"Server Key", self.hash_name)
-        self._server_signature = hmac.digest(server_key, self._auth_message, self.hash_name)
+        self._server_signature = hmac.digest(server_key, auth_message, self.hash_name)
         return without_proof + b",p=" + base64.b64encode(proof)
 
     def _verify_server(self, server_final: bytes) -> None:
@@ -385,14 +376,6 @@ class Scram(SaslMechanism):
                 " the exchange)"
             )
         self._server_verified = True
-
-    def changes_under_saslprep(self) -> bool:
-        """Whether SASLprep would change the password, so that a server preparing it
-        (as RFC 5802 asks) and one that does not (Dovecot) derive different keys."""
-        try:
-            return saslprep(self.password) != self.password
-        except SaslprepError:
-            return True
 
     def unfinished(self) -> str | None:
         if self._server_verified:

@@ -50,3 +50,13 @@ def saslprep(text: str, *, stored: bool = True) -> str:
         if not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1])):
             raise SaslprepError("right-to-left text must begin and end right-to-left")
     return prepared
+
+
+def changes_under_saslprep(text: str) -> bool:
+    """Whether SASLprep would change (or refuse) ``text``: then a SCRAM server that
+    prepares the password (as RFC 5802 asks) and one that does not (Dovecot) derive
+    different keys from it."""
+    try:
+        return saslprep(text) != text
+    except SaslprepError:
+        return True

@@ -59,7 +59,9 @@ from pop3watch.pop3 import (
     User,
     apop_digest,
     build_mechanism,
+    changes_under_saslprep,
     code_is,
+    decimal_seconds,
     preferred_mechanisms,
 )
 from pop3watch.probe.connect import describe_os_error, ip_literal, open_stream, resolve
@@ -124,10 +126,17 @@ def _err_detail(event: Err) -> str:
 def _login_delay_s(code: str | None, capabilities: Capabilities) -> int | None:
     """The seconds a ``[LOGIN-DELAY n]`` code names (some servers add them), else
     those of the CAPA LOGIN-DELAY line, if any."""
-    argument = (code or "").partition(" ")[2].strip()
-    if argument.isascii() and argument.isdigit() and len(argument) <= 9:
-        return int(argument)
-    return capabilities.login_delay
+    seconds = decimal_seconds((code or "").partition(" ")[2].strip())
+    return seconds if seconds is not None else capabilities.login_delay
+
+
+def _sasl_abort_error(detail: str, abort: SaslAbort) -> Pop3WatchError:
+    """The verdict of a SASL exchange the mechanism cancelled (``SaslAbort``'s kinds)."""
+    if isinstance(abort, SaslViolation):
+        return ProtocolViolation(detail)
+    if isinstance(abort, SaslUnusable):
+        return AuthUnsupported(detail)
+    return AuthFailed(detail)
 
 
 _NO_CAPABILITIES = Capabilities()
@@ -538,7 +547,7 @@ class _Pop3Check:
         # A password SASLprep would change derives one SCRAM key on a server that
         # prepares it and another on one that does not (Dovecot): left to a mechanism
         # that does not depend on it, unless the owner names SCRAM.
-        ambiguous = Scram("", secret).changes_under_saslprep()
+        ambiguous = changes_under_saslprep(secret)
         for name in preferred_mechanisms(token=s.uses_token, tls_active=self.tls is not None):
             if name in offered and not (ambiguous and name.startswith("SCRAM-")):
                 return name
@@ -556,7 +565,6 @@ class _Pop3Check:
             port=s.effective_port,
             tls_active=self.tls is not None,
         )
-        self.redactor.add(*mechanism.secrets())
         auth = Auth.starting(name, mechanism.initial_response())
         mechanism.initial_sent = auth.initial is not None
         try:
@@ -568,24 +576,21 @@ class _Pop3Check:
                     else:
                         answer = mechanism.respond(event.data)
                 except SaslAbort as exc:
-                    self.redactor.add(*mechanism.secrets())
                     event = await self._session.command(SaslCancel())
-                    detail = f"SASL {name} cancelled: {exc}"
-                    if isinstance(exc, SaslViolation):
-                        raise ProtocolViolation(detail) from None
-                    if isinstance(exc, SaslUnusable):
-                        raise AuthUnsupported(detail) from None
-                    raise AuthFailed(detail) from None
-                self.redactor.add(*mechanism.secrets())  # one learned from the server, too
+                    raise _sasl_abort_error(f"SASL {name} cancelled: {exc}", exc) from None
                 event = await self._session.command(SaslResponse(answer))
             self._expect_ok(event)
         except AuthFailed as exc:
-            if isinstance(mechanism, Scram) and mechanism.changes_under_saslprep():
+            if isinstance(mechanism, Scram) and changes_under_saslprep(secret):
                 exc.detail += (
                     "; the password changes under SASLprep and was used unprepared, as"
                     " Dovecot expects: a server that prepares it derives another key"
                 )
             raise
+        finally:
+            # Also what the mechanism learned from the server (SCRAM's signature). Once
+            # is enough: transcripts and error details are redacted when read.
+            self.redactor.add(*mechanism.secrets())
         early = mechanism.unfinished()
         if early is not None:
             raise ProtocolViolation(f"SASL {name}: {early}")

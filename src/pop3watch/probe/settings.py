@@ -18,6 +18,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pop3watch.pop3 import PASSWORD_MECHANISMS, TOKEN_MECHANISMS
 from pop3watch.probe.verdict import Thresholds
 
 MAX_TIMEOUT_S = 900.0
@@ -61,16 +62,7 @@ class IpFamily(StrEnum):
     V6 = "6"
 
 
-SASL_MECHANISMS = (
-    "PLAIN",
-    "LOGIN",
-    "CRAM-MD5",
-    "SCRAM-SHA-1",
-    "SCRAM-SHA-256",
-    "XOAUTH2",
-    "OAUTHBEARER",
-)
-TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+SASL_MECHANISMS = (*PASSWORD_MECHANISMS, *TOKEN_MECHANISMS)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 NonNegative = Annotated[int, Field(ge=0)]
