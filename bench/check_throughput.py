@@ -31,7 +31,6 @@ import os
 import platform
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +74,8 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("check_pop", "tls", 10.0),
 )
 RTT_TARGET_MS = 2.0
+# The interpreter bench/make_client_root.sh installs inside a client root.
+CLIENT_ROOT_PYTHON = "/opt/pop3watch-venv/bin/python"
 RTT_DELAY_MS = 200.0
 
 
@@ -165,6 +165,19 @@ class Env:
     rtt_priority: str = "unknown"
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     absent: dict[str, str] = field(default_factory=dict)
+    # --client-root: the clients (pop3watch's interpreter, check_pop, blackbox_exporter)
+    # come from another Debian release's root file system, entered with chroot(8); Dovecot,
+    # the delayed server and this harness stay on the machine's own.
+    client_root: Path | None = None
+    client_python: str = sys.executable
+
+    def client_argv(self, argv: list[str]) -> list[str]:
+        """A client's command line: as given, or run inside the client root."""
+        return argv if self.client_root is None else ["chroot", str(self.client_root), *argv]
+
+    def client_file(self, path: Path) -> Path:
+        """Where the harness finds a file the clients see at ``path``."""
+        return path if self.client_root is None else self.client_root / path.relative_to("/")
 
 
 # --- process handling --------------------------------------------------------------------
@@ -185,10 +198,11 @@ def wait_quiet(max_wait_s: float, threshold_cores: float) -> float:
             return load
 
 
-def _run_driver(spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    """One cell in its own process; returns its JSON report or {"driver_error": ...}."""
+def _run_driver(env: Env, spec: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """One cell in its own process (with the clients' interpreter); returns its JSON report
+    or {"driver_error": ...}."""
     proc = subprocess.Popen(
-        [sys.executable, str(DRIVERS), json.dumps(spec)],
+        env.client_argv([env.client_python, str(DRIVERS), json.dumps(spec)]),
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -254,8 +268,8 @@ def _http_get(url: str, timeout_s: float = 5.0) -> tuple[int, str]:
 
 
 def _start_exporter(env: Env) -> None:
-    if not EXPORTER.exists():
-        env.absent["blackbox"] = f"{EXPORTER} not installed"
+    if not env.client_file(EXPORTER).exists():
+        env.absent["blackbox"] = f"{env.client_file(EXPORTER)} not installed"
         return
     from _dovecot import free_ports
 
@@ -263,12 +277,14 @@ def _start_exporter(env: Env) -> None:
     config = _write_exporter_config(env)
     with (env.workdir / "blackbox.log").open("wb") as log:
         proc = subprocess.Popen(
-            [
-                str(EXPORTER),
-                f"--config.file={config}",
-                f"--web.listen-address={listen}",
-                "--log.level=warn",
-            ],
+            env.client_argv(
+                [
+                    str(EXPORTER),
+                    f"--config.file={config}",
+                    f"--web.listen-address={listen}",
+                    "--log.level=warn",
+                ]
+            ),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -297,11 +313,12 @@ def _start_exporter(env: Env) -> None:
     env.exporter_pid = proc.pid
 
 
-def _plugin(mode: str) -> tuple[Path, list[str]]:
+def _plugin(env: Env, mode: str) -> tuple[Path, list[str]]:
+    """The plugin and its extra arguments, as the clients see it."""
     if mode == "plain":
         return PLUGINS / "check_pop", []
     spop = PLUGINS / "check_spop"
-    if spop.exists():
+    if env.client_file(spop).exists():
         return spop, []
     return PLUGINS / "check_pop", ["-S"]
 
@@ -324,7 +341,7 @@ def _spec(env: Env, tool: str, mode: str, args: argparse.Namespace) -> dict[str,
         "server_sid": env.dovecot_pid,
     }
     if tool == "check_pop":
-        plugin, extra = _plugin(mode)
+        plugin, extra = _plugin(env, mode)
         spec["plugin"] = str(plugin)
         spec["plugin_args"] = extra
     elif tool == "blackbox":
@@ -352,9 +369,10 @@ def run_cells(env: Env, args: argparse.Namespace) -> dict[tuple[str, str], Cell]
     for tool in args.tools:
         if tool == "check_pop":
             for mode in MODES:
-                plugin, _ = _plugin(mode)
-                if not plugin.exists():
-                    cells[(tool, mode)].problems.append(f"skipped: {plugin} not installed")
+                plugin, _ = _plugin(env, mode)
+                if not env.client_file(plugin).exists():
+                    missing = env.client_file(plugin)
+                    cells[(tool, mode)].problems.append(f"skipped: {missing} not installed")
     for rnd in range(1, args.repeat + 1):
         for mode in MODES:
             for tool in args.tools:
@@ -365,7 +383,7 @@ def run_cells(env: Env, args: argparse.Namespace) -> dict[tuple[str, str], Cell]
                     continue
                 print(f"round {rnd}/{args.repeat}: {tool} {mode} ...", end=" ", flush=True)
                 idle_load = wait_quiet(args.quiet_wait, args.quiet_threshold)
-                result = _run_driver(_spec(env, tool, mode, args), _timeout(args))
+                result = _run_driver(env, _spec(env, tool, mode, args), _timeout(args))
                 result["pre_load_cores"] = idle_load
                 result["round"] = rnd
                 if "driver_error" in result:
@@ -419,7 +437,7 @@ def run_rtt(
         )
         print(f"rtt: {label} ...", end=" ", flush=True)
         idle_load = wait_quiet(args.quiet_wait, args.quiet_threshold)
-        result = _run_driver(spec, float(args.warmup + args.rtt_duration + 60))
+        result = _run_driver(env, spec, float(args.warmup + args.rtt_duration + 60))
         result["pre_load_cores"] = idle_load
         if "driver_error" in result:
             print("driver error")
@@ -444,28 +462,44 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def _versions() -> dict[str, str]:
+_CLIENT_VERSIONS = """
+import json, platform, ssl
+from importlib import metadata
+try:
+    uv = metadata.version("uvloop")
+except metadata.PackageNotFoundError:
+    uv = "absent"
+print(json.dumps({"python": platform.python_version(), "uvloop": uv,
+                  "openssl (python)": ssl.OPENSSL_VERSION}))
+"""
+
+
+def _versions(env: Env) -> dict[str, str]:
+    """Versions of everything measured; the client side's as the clients run it."""
     from _dovecot import dovecot_version
 
     import pop3watch
 
     def first_line(argv: list[str]) -> str:
         try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            out = subprocess.run(env.client_argv(argv), capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return "absent"
         text = (out.stdout or out.stderr).strip()
         return text.splitlines()[0] if text else "unknown"
 
-    try:
-        uv = metadata.version("uvloop")
-    except metadata.PackageNotFoundError:
-        uv = "absent"
+    client: dict[str, str] = {"python": "?", "uvloop": "?", "openssl (python)": "?"}
+    with contextlib.suppress(ValueError):
+        client.update(json.loads(first_line([env.client_python, "-c", _CLIENT_VERSIONS])))
+    versions = {"pop3watch": getattr(pop3watch, "__version__", "0.1.0"), **client}
+    if env.client_root is not None:
+        os_release = env.client_file(Path("/etc/os-release"))
+        with contextlib.suppress(OSError):
+            for line in os_release.read_text().splitlines():
+                if line.startswith("PRETTY_NAME="):
+                    versions["clients' root"] = line.split("=", 1)[1].strip('"')
     return {
-        "pop3watch": getattr(pop3watch, "__version__", "0.1.0"),
-        "python": platform.python_version(),
-        "uvloop": uv,
-        "openssl (python)": ssl.OPENSSL_VERSION,
+        **versions,
         "dovecot": dovecot_version(),
         "check_pop": first_line([str(PLUGINS / "check_pop"), "-V"]),
         "blackbox_exporter": first_line([str(EXPORTER), "--version"]),
@@ -650,7 +684,8 @@ def render(
     rtt: list[tuple[str, dict[str, Any]]],
     started: datetime,
 ) -> str:
-    versions = _versions()
+    versions = _versions(env)
+    client_release = versions.get("clients' root", "unknown")
     ratios, all_pass = ratio_rows(cells)
     problems = _problems(cells, env)
     ncpu = os.cpu_count() or 0
@@ -715,7 +750,7 @@ def render(
         "signatures, as the first check of a server does. check_pop / check_spop: "
         "`-H 127.0.0.1 "
         "-p PORT -t 10` (expects `+OK`, sends `QUIT`; check_spop does not verify the "
-        "certificate). blackbox_exporter 0.23 tcp prober: `expect ^\\+OK`, `send QUIT`, "
+        "certificate). blackbox_exporter's tcp prober: `expect ^\\+OK`, `send QUIT`, "
         "`expect ^\\+OK`; the TLS module sets `tls: true` with the test CA and "
         "`server_name: localhost` (verifies).",
         "- **Completed** = checks that succeeded (pop3watch status `up`, plugin exit 0, "
@@ -751,6 +786,19 @@ def render(
         "the peer's in the same round. The rounds are interleaved, so each pair ran "
         "minutes apart on the same machine. Their spread, and how many of them reach the "
         "target, show how much of a PASS or MISS is the machine's noise.",
+        *(
+            []
+            if env.client_root is None
+            else [
+                f"- **Clients from another root** (`--client-root {env.client_root}`, "
+                "bench/make_client_root.sh): pop3watch's interpreter, check_pop and "
+                "blackbox_exporter are the ones of the release in that root file system "
+                f"({client_release}), entered with "
+                "chroot(8): its Python, its OpenSSL, its plugins and its exporter, on this "
+                "machine's kernel. Dovecot, the delayed server and the harness stay the "
+                "machine's own."
+            ]
+        ),
         "- **Dovecot configuration** (bench/_dovecot.py): standalone config as in "
         "tests/fixtures/dovecot.py but with `service pop3-login { service_count = 0; "
         f"process_min_avail = {env.login_processes}; client_limit = 4000 }}` and "
@@ -811,6 +859,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="ecdsa",
         help="key type of the server certificate and its CA (P-256 or RSA-2048)",
     )
+    parser.add_argument(
+        "--client-root",
+        type=Path,
+        help="run the clients (pop3watch's interpreter, check_pop, blackbox_exporter) from "
+        "this root file system via chroot, e.g. a Debian 13 one made by "
+        "bench/make_client_root.sh; Dovecot stays the machine's",
+    )
+    parser.add_argument(
+        "--client-python",
+        default=None,
+        help="the interpreter for pop3watch's cells (default: this one; with --client-root, "
+        f"{CLIENT_ROOT_PYTHON})",
+    )
     parser.add_argument("--quick", action="store_true", help="2 s smoke run, one round")
     parser.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     parser.add_argument("--json", type=Path, help="also save the raw measurements here")
@@ -833,7 +894,11 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.now(UTC)
     workdir = Path(tempfile.mkdtemp(prefix="p3wb-", dir="/tmp"))
-    env = Env(workdir=workdir)
+    env = Env(workdir=workdir, client_root=args.client_root)
+    if args.client_python is not None:
+        env.client_python = args.client_python
+    elif args.client_root is not None:
+        env.client_python = CLIENT_ROOT_PYTHON
     dovecot: subprocess.Popen[bytes] | None = None
     # SIGTERM/SIGHUP become SystemExit so the finally clause cleans up.
     for sig in (signal.SIGTERM, signal.SIGHUP):

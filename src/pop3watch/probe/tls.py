@@ -24,6 +24,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from pop3watch.errors import CertInvalid, ConfigError, TlsFailed
 from pop3watch.probe.result import CertInfo, ChainCertInfo
+from pop3watch.probe.tls_policy import apply_check_policy
 from pop3watch.probe.transcript import escape
 from pop3watch.probe.verified_chains import TrustKey
 
@@ -61,11 +62,9 @@ def _cached_context(verify: bool, ca_file: str | None, stamp: Stamp | None) -> s
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    # The chain is checked once, after the handshake; a TLS 1.2 renegotiation could bring
-    # another one unseen (and the context that trusts remembered chains refuses it too).
-    context.options |= ssl.OP_NO_RENEGOTIATION
-    return context
+    # TLS 1.2+, no renegotiation, and the same verification flags on every Python (the
+    # context that trusts remembered chains gets the same rules).
+    return apply_check_policy(context)
 
 
 # A trust store is looked at (stat) at most this often: a replaced file is picked up

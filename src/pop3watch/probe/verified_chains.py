@@ -44,6 +44,8 @@ from typing import Any, NamedTuple
 
 from cryptography import x509
 
+from pop3watch.probe.tls_policy import apply_check_policy
+
 # An entry is verified in full again after this long, whatever else happens, so that
 # nothing this module does not know about (a CA distrusted in place, say) outlives it.
 TTL_S = 3600.0
@@ -287,10 +289,8 @@ def _anchor_context(chains: OrderedDict[Chain, Verified]) -> ssl.SSLContext:
     are the remembered leaves themselves."""
     leaves = b"".join(dict.fromkeys(chain[0] for chain in chains))
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=leaves)
-    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.options |= ssl.OP_NO_RENEGOTIATION  # as the full context (tls.client_context)
-    return context
+    # The full context's rules (partial chains included: a leaf is no self-signed root).
+    return apply_check_policy(context)
 
 
 VERIFIED_CHAINS = VerifiedChains()
