@@ -10,7 +10,7 @@ DATA   ?= data
 COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3) $(shell command -v python3.13))
 COMPAT_VENV   := .venv-compat
 
-.PHONY: run test check lint typecheck pytest pytest-compat deps-debian bench clean
+.PHONY: run test check lint typecheck pytest pytest-compat test-debian13 deps-debian bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,15 @@ pytest-compat: $(STAMP)
 	fi
 
 check: lint typecheck pytest pytest-compat
+
+## The whole suite inside a Debian 13 root (Python 3.13, OpenSSL 3.5, Dovecot 2.4), on
+## this machine's kernel and PostgreSQL. Not part of `make test`: building the root takes
+## minutes and the Debian mirror (scripts/debian-root.sh).
+DEBIAN13_ROOT ?= /srv/pop3watch-debian13
+test-debian13:
+	bash scripts/debian-root.sh $(DEBIAN13_ROOT)
+	bash scripts/ensure-postgres.sh
+	chroot $(DEBIAN13_ROOT) sh -c 'cd $(CURDIR) && /opt/pop3watch-venv/bin/pytest -p no:cacheprovider'
 
 ## Set up everything the tests need on a fresh Debian machine, then run them.
 test: deps-debian $(STAMP) check

@@ -74,7 +74,7 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("check_pop", "tls", 10.0),
 )
 RTT_TARGET_MS = 2.0
-# The interpreter bench/make_client_root.sh installs inside a client root.
+# The interpreter scripts/debian-root.sh installs inside a client root.
 CLIENT_ROOT_PYTHON = "/opt/pop3watch-venv/bin/python"
 RTT_DELAY_MS = 200.0
 
@@ -791,7 +791,7 @@ def render(
             if env.client_root is None
             else [
                 f"- **Clients from another root** (`--client-root {env.client_root}`, "
-                "bench/make_client_root.sh): pop3watch's interpreter, check_pop and "
+                "scripts/debian-root.sh): pop3watch's interpreter, check_pop and "
                 "blackbox_exporter are the ones of the release in that root file system "
                 f"({client_release}), entered with "
                 "chroot(8): its Python, its OpenSSL, its plugins and its exporter, on this "
@@ -864,7 +864,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="run the clients (pop3watch's interpreter, check_pop, blackbox_exporter) from "
         "this root file system via chroot, e.g. a Debian 13 one made by "
-        "bench/make_client_root.sh; Dovecot stays the machine's",
+        "scripts/debian-root.sh; Dovecot stays the machine's",
     )
     parser.add_argument(
         "--client-python",
