@@ -74,9 +74,9 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("check_pop", "tls", 10.0),
 )
 RTT_TARGET_MS = 2.0
+RTT_DELAY_MS = 200.0
 # The interpreter scripts/debian-root.sh installs inside a client root.
 CLIENT_ROOT_PYTHON = "/opt/pop3watch-venv/bin/python"
-RTT_DELAY_MS = 200.0
 
 
 @dataclass
