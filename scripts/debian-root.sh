@@ -15,6 +15,8 @@
 # the machine's kernel, network (PostgreSQL on 127.0.0.1), /tmp and the repository.
 #
 # Needs root (debootstrap, mount, chroot) and the Debian mirror and PyPI.
+# Run --umount before deleting ROOT: /tmp and the repository are bind-mounted into it,
+# and `rm -rf ROOT` would go through them.
 set -euo pipefail
 
 umount_only=0
