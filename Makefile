@@ -58,7 +58,8 @@ DEBIAN13_ROOT ?= /srv/pop3watch-debian13
 test-debian13:
 	bash scripts/debian-root.sh $(DEBIAN13_ROOT)
 	bash scripts/ensure-postgres.sh
-	chroot $(DEBIAN13_ROOT) sh -c 'cd $(CURDIR) && /opt/pop3watch-venv/bin/pytest -p no:cacheprovider'
+	chroot $(DEBIAN13_ROOT) sh -c 'cd $(CURDIR) && /opt/pop3watch-venv/bin/pytest -p no:cacheprovider'; \
+		status=$$?; bash scripts/debian-root.sh --umount $(DEBIAN13_ROOT); exit $$status
 
 ## Set up everything the tests need on a fresh Debian machine, then run them.
 test: deps-debian $(STAMP) check
