@@ -1,8 +1,9 @@
-"""What every verifying client context of the check accepts, whatever Python runs it.
+"""What every client context of the check accepts, whatever Python runs it.
 
-Job: one place for the rules both contexts that verify a server share (the full one in
-``tls``, and the one trusting remembered chains in ``verified_chains``): TLS 1.2 or
-later, no renegotiation, and the same certificate verification flags.
+Job: one place for the rules the check's contexts share (the full and the unverified
+ones in ``tls``, and the one trusting remembered chains in ``verified_chains``): TLS 1.2
+or later, no renegotiation, and the same certificate verification flags (which the
+unverified context, verifying nothing, does not use).
 
 Why the flags are set, not inherited: ``ssl.create_default_context`` changed them in
 Python 3.13 (``VERIFY_X509_STRICT`` and ``VERIFY_X509_PARTIAL_CHAIN`` became defaults),
